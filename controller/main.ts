@@ -1,6 +1,7 @@
 /**
  * `pyserve` command line. Subcommands:
- *   local   manifests from a folder → a dataplane started here (no cluster needed)
+ *   local       manifests from a folder → a dataplane started here (no cluster needed)
+ *   controller  the in-cluster controller
  */
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +9,7 @@ import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { runLocal } from './local/run-local.ts';
 import { DEMO_BACKENDS } from './local/demo-backends.ts';
+import { CONTROLLER_USAGE, UsageError, controllerCommand } from './controller-cli.ts';
 
 const USAGE = `usage: pyserve <command> [options]
 
@@ -20,13 +22,22 @@ commands:
             --controller-name <s>   IngressClass controller (default pyserve.io/ingress-controller)
             --resync-seconds <n>    re-check the dataplane every n seconds (default 5)
             --log-level <level>     pino level (default info)
-`;
+${CONTROLLER_USAGE}`;
 
 const DEMO_DIR = fileURLToPath(new URL('../examples/demo/', import.meta.url));
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === 'local') return local(rest);
+  try {
+    if (command === 'local') return await local(rest);
+    if (command === 'controller') return await controllerCommand(rest);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`pyserve ${command}: ${(err as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
   process.stderr.write(command && command !== 'help' && command !== '--help' ? `unknown command "${command}"\n\n${USAGE}` : USAGE);
   return command && command !== 'help' && command !== '--help' ? 2 : 0;
 }

@@ -1,0 +1,117 @@
+/**
+ * A list-watch over one resource type, in all namespaces or in a given list,
+ * built on @kubernetes/client-node's informer (ListWatch).
+ *
+ * The library's informer stops for good on a non-timeout error (a 5xx, a
+ * dropped connection during list, RBAC being fixed later); here it is
+ * restarted with capped exponential backoff, keeping its cache, so the
+ * controller keeps serving what it last knew while the API server is away.
+ */
+import { KubeConfig, ListWatch, Watch } from '@kubernetes/client-node';
+import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+
+/** How to list and watch one resource type. */
+export interface ResourceSpec<T extends KubernetesObject> {
+  /** Kind, for logs. */
+  kind: string;
+  /** API path of the collection, e.g. `/apis/networking.k8s.io/v1` + `/ingresses`. */
+  path(namespace: string | undefined): string;
+  /** List call with the same scope as `path`. */
+  list(namespace: string | undefined): Promise<KubernetesListObject<T>>;
+  /** Optional field selector, e.g. `type=kubernetes.io/tls` for Secrets. */
+  fieldSelector?: string;
+  labelSelector?: string;
+}
+
+export type WatchEvent = 'add' | 'update' | 'delete';
+
+export class ResourceWatcher<T extends KubernetesObject> {
+  readonly spec: ResourceSpec<T>;
+  readonly #informers: ListWatch<T>[] = [];
+  readonly #log: Logger;
+  #stopped = false;
+
+  constructor(
+    kc: KubeConfig,
+    spec: ResourceSpec<T>,
+    namespaces: readonly string[] | undefined,
+    onEvent: (event: WatchEvent, obj: T) => void,
+    log: Logger,
+  ) {
+    this.spec = spec;
+    this.#log = log.child({ kind: spec.kind });
+    const scopes = namespaces?.length ? namespaces : [undefined];
+    for (const ns of scopes) {
+      const informer = new ListWatch<T>(spec.path(ns), new Watch(kc), () => spec.list(ns), false, spec.labelSelector, spec.fieldSelector);
+      informer.on('add', (o) => onEvent('add', o));
+      informer.on('update', (o) => onEvent('update', o));
+      informer.on('delete', (o) => onEvent('delete', o));
+      this.#informers.push(informer);
+    }
+  }
+
+  /**
+   * Start every informer and resolve once each completed its initial list.
+   * Errors before that point retry with backoff too: the controller must not
+   * build from a partial view, so it waits rather than fail.
+   */
+  async start(): Promise<void> {
+    await Promise.all(this.#informers.map((inf) => this.#startOne(inf)));
+  }
+
+  #startOne(informer: ListWatch<T>): Promise<void> {
+    return new Promise<void>((resolveSynced) => {
+      let delay = 200;
+      let synced = false;
+      let failedThisAttempt = false;
+      const attempt = async () => {
+        if (this.#stopped) return resolveSynced();
+        failedThisAttempt = false;
+        try {
+          await informer.start();
+        } catch (err) {
+          // Some failures surface as a rejection rather than an error callback; treat them alike.
+          informer.stop().catch(() => undefined);
+          onError(err);
+          return;
+        }
+        // start() resolves after the list (or after an error callback); only a clean list counts.
+        if (!failedThisAttempt && !synced) {
+          synced = true;
+          delay = 200;
+          resolveSynced();
+        }
+      };
+      const onError = (err: unknown) => {
+        failedThisAttempt = true;
+        if (this.#stopped) return;
+        this.#log.warn({ err: describe(err), retryInMs: delay }, 'watch failed; restarting');
+        const wait = delay;
+        delay = Math.min(delay * 2, 30_000);
+        setTimeout(() => void attempt(), wait).unref();
+      };
+      informer.on('error', onError);
+      informer.on('connect', () => {
+        if (synced) delay = 200;
+      });
+      void attempt();
+    });
+  }
+
+  /** Every cached object across the watched namespaces. */
+  list(): T[] {
+    return this.#informers.flatMap((inf) => [...inf.list()]);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await Promise.all(this.#informers.map((inf) => inf.stop()));
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (err && typeof err === 'object' && 'code' in err) return `code ${String((err as { code: unknown }).code)}`;
+  return String(err);
+}
