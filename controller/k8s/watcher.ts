@@ -7,7 +7,8 @@
  * restarted with capped exponential backoff, keeping its cache, so the
  * controller keeps serving what it last knew while the API server is away.
  */
-import { KubeConfig, ListWatch, Watch } from '@kubernetes/client-node';
+import { ListWatch, Watch } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 

@@ -1,0 +1,21 @@
+// Stable names. Route names are metric and log labels and cluster names key
+// upstream pools that survive snapshot swaps, so neither may depend on
+// anything but the source object's identity and position.
+
+/** `ingress/<ns>/<name>/rule/<i>/path/<j>` */
+export function ingressPathRouteName(namespace: string, name: string, rule: number, path: number): string {
+  return `ingress/${namespace}/${name}/rule/${rule}/path/${path}`;
+}
+
+/** `ingress/<ns>/<name>/default-backend` */
+export function ingressDefaultBackendRouteName(namespace: string, name: string): string {
+  return `ingress/${namespace}/${name}/default-backend`;
+}
+
+/** Route of the controller-wide default backend. */
+export const CONTROLLER_DEFAULT_BACKEND_ROUTE = 'default-backend';
+
+/** `<ns>/<service>/<port number>` */
+export function clusterName(namespace: string, service: string, port: number): string {
+  return `${namespace}/${service}/${port}`;
+}
