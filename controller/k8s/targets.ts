@@ -24,5 +24,6 @@ export function targetsFromSlices(slices: readonly V1EndpointSlice[], portName: 
       }
     }
   }
-  return [...byUrl.values()].sort((a, b) => a.url.localeCompare(b.url));
+  // Code-point order: stable across locales, unlike localeCompare.
+  return [...byUrl.values()].sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
 }

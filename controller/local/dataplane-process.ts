@@ -26,19 +26,23 @@ export interface DataplaneProcessOptions {
   /** Called with every stdout line that is not the listening announcement (access logs). */
   onLog?: (line: string) => void;
   extraArgs?: string[];
+  /** Admin token; a random one by default. */
+  token?: string;
+  /** Admin listen port; 0 (default) picks a free one. */
+  adminPort?: number;
 }
 
 const DATAPLANE_MAIN = fileURLToPath(new URL('../../dataplane/main.ts', import.meta.url));
 
 /** Start the dataplane and resolve once it announced its ports. */
 export function startDataplaneProcess(opts: DataplaneProcessOptions): Promise<DataplaneProcess> {
-  const token = randomBytes(24).toString('base64url');
+  const token = opts.token ?? randomBytes(24).toString('base64url');
   const child = spawn(process.execPath, [
     DATAPLANE_MAIN,
     '--host', opts.trafficHost,
     '--traffic-port', String(opts.trafficPort),
     '--admin-host', '127.0.0.1',
-    '--admin-port', '0',
+    '--admin-port', String(opts.adminPort ?? 0),
     ...(opts.extraArgs ?? []),
   ], {
     // The token travels by environment so it never shows in `ps`.
