@@ -81,6 +81,7 @@ async function local(args: string[]): Promise<number> {
     resyncSeconds,
   }, log);
 
+  log.info({ trafficPort: run.trafficPort, adminUrl: run.adminUrl, dir }, 'local mode ready');
   const base = `http://${values.host.includes(':') ? `[${values.host}]` : values.host}:${run.trafficPort}`;
   process.stderr.write(`\nPyServe local mode: serving ${dir}\n  traffic  ${base}\n  admin    ${run.adminUrl} (metrics: ${run.adminUrl}/metrics)\n`);
   if (values.demo) {
