@@ -18,11 +18,14 @@ import { getSnapshotState } from '../helpers/snapshots.ts';
 import { spawnController } from '../helpers/controller.ts';
 import type { ControllerChild } from '../helpers/controller.ts';
 import { eventually } from '../helpers/logged-process.ts';
+import { routableLocalAddress } from '../helpers/net.ts';
 
 const TOKEN = 'push-token-' + randomBytes(6).toString('hex');
 const suffix = randomBytes(3).toString('hex');
 const CLASS = `pyserve-${suffix}`;
 const CONTROLLER_NAME = `pyserve.io/test-${suffix}`;
+// EndpointSlices may not hold loopback addresses; everything listens here instead.
+const IP = routableLocalAddress();
 
 let env: KubeEnv;
 let ns: string;
@@ -42,7 +45,7 @@ function adminSlice(name: string, dp: DataplaneChild, ready: boolean): V1Endpoin
     metadata: { name, namespace: ns, labels: { 'kubernetes.io/service-name': 'pyserve-admin' } },
     addressType: 'IPv4',
     ports: [{ name: 'admin', port: dp.adminPort, protocol: 'TCP' }],
-    endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready }, targetRef: { kind: 'Pod', name, namespace: ns } }],
+    endpoints: [{ addresses: [IP], conditions: { ready }, targetRef: { kind: 'Pod', name, namespace: ns } }],
   };
 }
 
@@ -54,7 +57,7 @@ function backendSlice(name: string, service: string, backends: Backend[]): V1End
     metadata: { name, namespace: ns, labels: { 'kubernetes.io/service-name': service } },
     addressType: 'IPv4',
     ports: [{ name: 'http', port: backends[0]!.port, protocol: 'TCP' }],
-    endpoints: backends.map(() => ({ addresses: ['127.0.0.1'], conditions: { ready: true } })),
+    endpoints: backends.map(() => ({ addresses: [IP], conditions: { ready: true } })),
   };
 }
 
@@ -75,6 +78,10 @@ async function startController(podName: string, extra: string[] = []): Promise<C
   return c;
 }
 
+/** A dataplane whose admin API listens where its EndpointSlice says. */
+const startDataplane = (adminPort = 0) => spawnDataplane({ token: TOKEN, args: ['--admin-host', IP, '--admin-port', String(adminPort)] });
+
+const adminUrl = (dp: DataplaneChild) => `http://${IP}:${dp.adminPort}`;
 const get = (dp: DataplaneChild, host: string, path = '/') => http(`${dp.trafficUrl}${path}`, { headers: { host } });
 
 beforeAll(async () => {
@@ -84,9 +91,9 @@ beforeAll(async () => {
   disc = env.kc.makeApiClient(DiscoveryV1Api);
   net = env.kc.makeApiClient(NetworkingV1Api);
   custom = env.kc.makeApiClient(CustomObjectsApi);
-  blue = await startBackend('blue');
-  green = await startBackend('green');
-  for (let i = 0; i < 2; i++) dataplanes.push(await spawnDataplane({ token: TOKEN }));
+  blue = await startBackend('blue', undefined, IP);
+  green = await startBackend('green', undefined, IP);
+  for (let i = 0; i < 2; i++) dataplanes.push(await startDataplane());
 
   await net.createIngressClass({ body: { metadata: { name: CLASS }, spec: { controller: CONTROLLER_NAME } } });
   await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'pyserve-admin' }, spec: { ports: [{ name: 'admin', port: 9901 }] } } });
@@ -124,7 +131,7 @@ describe('controller on a real API server', () => {
         return r.status === 200 && r;
       }, 15_000, 'the Ingress to be served');
       expect(echoed(value).backend).toBe('blue');
-      const state = await getSnapshotState(dp.adminUrl, { token: TOKEN });
+      const state = await getSnapshotState(adminUrl(dp), { token: TOKEN });
       expect(state.status).toBe(200);
     }
   });
@@ -137,7 +144,7 @@ describe('controller on a real API server', () => {
   });
 
   it('applies an EndpointSlice change through the fast path, well under a second', async () => {
-    const before = (await getSnapshotState(dataplanes[0]!.adminUrl, { token: TOKEN })).json as { routingHash: string; endpointsHash: string };
+    const before = (await getSnapshotState(adminUrl(dataplanes[0]!), { token: TOKEN })).json as { routingHash: string; endpointsHash: string };
     const t0 = performance.now();
     await disc.replaceNamespacedEndpointSlice({ namespace: ns, name: 'web-1', body: backendSlice('web-1', 'web', [green]) });
     for (const dp of dataplanes) {
@@ -145,7 +152,7 @@ describe('controller on a real API server', () => {
     }
     const ms = performance.now() - t0;
     console.log(`endpoint change reached traffic on both dataplanes in ${ms.toFixed(0)} ms`);
-    const after = (await getSnapshotState(dataplanes[0]!.adminUrl, { token: TOKEN })).json as { routingHash: string; endpointsHash: string };
+    const after = (await getSnapshotState(adminUrl(dataplanes[0]!), { token: TOKEN })).json as { routingHash: string; endpointsHash: string };
     expect(after.routingHash).toBe(before.routingHash);
     expect(after.endpointsHash).not.toBe(before.endpointsHash);
     // The holdoff is 100 ms; anything near the max delay (1 s) means the fast path did not run.
@@ -183,7 +190,7 @@ describe('controller on a real API server', () => {
   });
 
   it('pushes to a new dataplane within a second, and re-pushes one that restarted empty', async () => {
-    const dp = await spawnDataplane({ token: TOKEN });
+    const dp = await startDataplane();
     dataplanes.push(dp);
     const t0 = performance.now();
     await disc.createNamespacedEndpointSlice({ namespace: ns, body: adminSlice('dp-new', dp, false) });
@@ -195,7 +202,7 @@ describe('controller on a real API server', () => {
     // Same admin port, empty state: only the resync can notice.
     const port = dp.adminPort;
     await dp.stop();
-    const fresh = await spawnDataplane({ token: TOKEN, args: ['--admin-port', String(port)] });
+    const fresh = await startDataplane(port);
     dataplanes.push(fresh);
     await eventually(async () => (await get(fresh, 'app.test')).status === 200, 10_000, 'the restarted dataplane to be re-pushed');
   });
@@ -234,7 +241,7 @@ describe('controller on a real API server', () => {
     const bad = async (spec: unknown, message: RegExp) => {
       const err = await create(spec).then(() => undefined, (e: unknown) => e as { code?: number; body?: string });
       expect(err?.code).toBe(422);
-      expect(String(err?.body)).toMatch(message);
+      expect((JSON.parse(String(err?.body)) as { message: string }).message).toMatch(message);
     };
     await bad({ rules: [{ matches: [{ path: { type: 'PathPrefix', value: 'no-slash' } }], backends: [{ name: 'web', port: 80 }] }] }, /must start with "\/"/);
     await bad({ rules: [{ backends: [{ name: 'web', port: 80, weight: 0 }] }] }, /at least one backend needs a weight above 0/);
