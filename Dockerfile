@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1
+#
+# One image for both halves of PyServe; the Helm chart picks the program:
+#   controller:  node controller/main.ts controller [flags]
+#   dataplane:   node dataplane/main.ts [flags]
+# The sources run as they are (Node's type stripping), so there is no build step:
+# the first stage only installs the production dependencies.
+#
+#   docker build -t pyserve:0.1.0 .
+
+ARG BUILD_IMAGE=node:24-slim
+# Distroless: Node and glibc, no shell, no package manager; ":nonroot" runs as
+# uid/gid 65532, which the chart's securityContext also names.
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian13:nonroot
+
+FROM ${BUILD_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: no production dependency needs an install script, and none
+# should run at build time. The cache mount keeps npm's download cache out of
+# the layer.
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM ${RUNTIME_IMAGE}
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=deps /app/node_modules ./node_modules
+# package.json carries "type": "module", which Node needs to run the .ts files as ESM.
+COPY package.json ./
+COPY controller ./controller
+COPY dataplane ./dataplane
+COPY crds ./crds
+# Local mode's --demo reads these; small, and keeps `pyserve local --demo` working in the image.
+COPY examples ./examples
+USER 65532:65532
+# 8080/8443 traffic, 9901 dataplane admin, 9902 controller metrics.
+EXPOSE 8080 8443 9901 9902
+ENTRYPOINT ["/nodejs/bin/node"]
+CMD ["controller/main.ts", "--help"]
