@@ -1,0 +1,58 @@
+// Process entry point: options, start, signals. One process for now; the
+// cluster primary/worker split will wrap startDataplane.
+import { startDataplane } from './start.ts';
+import { OptionsError, parseOptions, usage } from './options.ts';
+import { createLoggers } from './observability/log.ts';
+
+let options;
+try {
+  options = parseOptions(process.argv.slice(2), process.env);
+} catch (err) {
+  if (!(err instanceof OptionsError)) throw err;
+  process.stderr.write(`pyserve dataplane: ${err.message}\n\n${usage()}`);
+  process.exit(2);
+}
+if (options === undefined) {
+  process.stdout.write(usage());
+  process.exit(0);
+}
+
+const loggers = createLoggers(options.logLevel);
+const { log } = loggers;
+
+process.on('uncaughtException', (err) => {
+  log.fatal({ err }, 'uncaught exception');
+  process.exit(1);
+});
+process.on('unhandledRejection', (err) => {
+  log.fatal({ err }, 'unhandled rejection');
+  process.exit(1);
+});
+
+let dataplane;
+try {
+  dataplane = await startDataplane({ ...options, loggers });
+} catch (err) {
+  log.fatal({ err }, 'dataplane failed to start');
+  process.exit(1);
+}
+
+let firstSignalAt: number | undefined;
+const onSignal = (signal: NodeJS.Signals): void => {
+  if (firstSignalAt !== undefined) {
+    // A terminal's Ctrl-C reaches the whole process group, so a parent that
+    // forwards it too (local mode) makes a duplicate arrive at once: ignore
+    // those. A later signal means the operator will not wait for the drain.
+    if (Date.now() - firstSignalAt < 1_000) return;
+    log.warn({ signal }, 'second signal: exiting without waiting for the drain');
+    process.exit(1);
+  }
+  firstSignalAt = Date.now();
+  log.info({ signal }, 'shutting down');
+  dataplane.close().then(() => process.exit(0), (err: unknown) => {
+    log.error({ err }, 'shutdown failed');
+    process.exit(1);
+  });
+};
+process.on('SIGTERM', onSignal);
+process.on('SIGINT', onSignal);

@@ -1,0 +1,25 @@
+/** Per-request state shared by the handler, the proxy and the access log. */
+export interface RequestContext {
+  readonly requestId: string;
+  /** `performance.now()` when the request arrived. */
+  readonly startedAt: number;
+  readonly clientAddress: string;
+  readonly method: string;
+  /** Raw path without query. */
+  readonly path: string;
+  /** Normalized host used for the virtual host lookup. */
+  readonly host: string;
+  /** Matched route name. */
+  route: string | undefined;
+  /** Cluster the request was sent to. */
+  cluster: string | undefined;
+  /** Upstream `address:port`. */
+  upstream: string | undefined;
+  /**
+   * Status to record when it is not what the response carries: 499 when the
+   * client went away before a response was sent.
+   */
+  status: number | undefined;
+  /** Short reason for a failure, for the access log. */
+  error: string | undefined;
+}

@@ -1,0 +1,133 @@
+// The request path: look up the current table once, match, then answer
+// locally or proxy. Everything here is lookups on structures built at
+// snapshot time; no decision is derived from config per request.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { ConfigStore } from '../config/store.ts';
+import type { CompiledRoute, ForwardPlan } from '../config/compile.ts';
+import { NO_ROUTE } from '../observability/metrics.ts';
+import { normalizeHost } from '../routing/host.ts';
+import { splitTarget } from '../routing/request-head.ts';
+import { proxyRequest } from '../upstream/proxy.ts';
+import type { ProxyDeps } from '../upstream/proxy.ts';
+import type { RequestContext } from './context.ts';
+import { clientAddressOf } from './headers.ts';
+import { replyDirect, replyError } from './local-reply.ts';
+import { requestIdFor } from './request-id.ts';
+
+/** What the request handler needs. */
+export interface HandlerDeps extends ProxyDeps {
+  readonly store: ConfigStore;
+  /** Access log, one line per request. */
+  readonly access: Logger;
+}
+
+/** Hooks the traffic server uses to track requests for draining. */
+export interface RequestTracking {
+  started(res: ServerResponse): void;
+  finished(res: ServerResponse): void;
+}
+
+function countHostHeaders(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') n++;
+  return n;
+}
+
+/** Build the `request` listener of the traffic server. */
+export function createRequestHandler(deps: HandlerDeps, tracking: RequestTracking): (req: IncomingMessage, res: ServerResponse) => void {
+  const { metrics, access } = deps;
+
+  const finish = (socket: Socket, res: ServerResponse, ctx: RequestContext, bytesAtStart: number): void => {
+    tracking.finished(res);
+    const status = ctx.status ?? (res.headersSent ? res.statusCode : 499);
+    const seconds = (performance.now() - ctx.startedAt) / 1000;
+    const route = ctx.route ?? NO_ROUTE;
+    metrics.requests.inc({ route, code: status });
+    metrics.requestDuration.observe({ route }, seconds);
+    access.info({
+      route: ctx.route ?? null,
+      cluster: ctx.cluster ?? null,
+      upstream: ctx.upstream ?? null,
+      method: ctx.method,
+      host: ctx.host,
+      path: ctx.path,
+      status,
+      bytesSent: socket.bytesWritten - bytesAtStart,
+      durationMs: Math.round(seconds * 1e6) / 1e3,
+      requestId: ctx.requestId,
+      clientAddress: ctx.clientAddress,
+      ...(ctx.error !== undefined && { error: ctx.error }),
+    }, 'request');
+  };
+
+  return (req, res) => {
+    const startedAt = performance.now();
+    // Kept here: by the time the response closes, req.socket may be detached.
+    const socket = req.socket;
+    const bytesAtStart = socket.bytesWritten;
+    // Errors on either stream end up as a closed response, handled below.
+    req.on('error', () => undefined);
+    res.on('error', () => undefined);
+    const { path, rawQuery, pathAndQuery, authority } = splitTarget(req.url ?? '/');
+    const hostHeader = authority ?? req.headers.host;
+    const ctx: RequestContext = {
+      requestId: requestIdFor(req.headers['x-request-id']),
+      startedAt,
+      clientAddress: clientAddressOf(req.socket.remoteAddress),
+      method: req.method ?? 'GET',
+      path,
+      host: normalizeHost(hostHeader),
+      route: undefined,
+      cluster: undefined,
+      upstream: undefined,
+      status: undefined,
+      error: undefined,
+    };
+    tracking.started(res);
+    res.once('close', () => {
+      // Deferred one turn so the proxy's own close and stream callbacks have
+      // recorded why a response ended early before the line is written.
+      setImmediate(() => {
+        try {
+          if (!res.writableFinished) ctx.error ??= 'connection closed before the response was complete';
+          finish(socket, res, ctx, bytesAtStart);
+        } catch (err) {
+          // Bookkeeping must never take the process down with it.
+          deps.log.error({ err, requestId: ctx.requestId }, 'request accounting failed');
+        }
+      });
+    });
+
+    try {
+      if (countHostHeaders(req.rawHeaders) > 1) {
+        replyError(res, ctx, 400, 'more than one Host header');
+        return;
+      }
+      const config = deps.store.current;
+      if (config === undefined) {
+        replyError(res, ctx, 503, 'no configuration received yet');
+        return;
+      }
+      const route = config.routing.table.match(ctx.host, { method: ctx.method, path, rawQuery, headers: req.headers });
+      if (route === undefined) {
+        replyError(res, ctx, 404, 'no route');
+        return;
+      }
+      ctx.route = route.name;
+      if (route.action.type === 'direct') {
+        replyDirect(res, ctx, route.action);
+        return;
+      }
+      proxyRequest(req, res, ctx, route as CompiledRoute & { action: ForwardPlan }, config.endpoints, {
+        pathAndQuery,
+        host: hostHeader,
+        listenerPort: req.socket.localPort ?? 0,
+      }, deps);
+    } catch (err) {
+      deps.log.error({ err, requestId: ctx.requestId }, 'request handler failed');
+      replyError(res, ctx, 500, 'internal error');
+    }
+  };
+}

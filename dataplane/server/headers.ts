@@ -1,0 +1,93 @@
+// Header rewriting between client and upstream. Hop-by-hop headers describe
+// one connection and must never be forwarded (RFC 9110 §7.6.1), in either
+// direction, nor may any header the Connection header names.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+]);
+
+// Set by the proxy itself; whatever the client sent under these names is
+// replaced (x-forwarded-for is extended, not replaced). `expect` is answered
+// by this server, not the upstream, and undici refuses to send it.
+const REWRITTEN: ReadonlySet<string> = new Set([
+  'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'x-request-id',
+  'expect', 'content-length',
+]);
+
+/** Names listed in a Connection header, lower case; `undefined` when there are none. */
+export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  const tokens = new Set<string>();
+  for (const t of joined.split(',')) {
+    const name = t.trim().toLowerCase();
+    if (name !== '') tokens.add(name);
+  }
+  return tokens.size > 0 ? tokens : undefined;
+}
+
+/** What the proxy adds to a forwarded request. */
+export interface ForwardingInfo {
+  /** The Host header as received (absolute-form authority when present). */
+  host: string | undefined;
+  /** Peer address of the client connection. */
+  clientAddress: string;
+  /** Local port the request arrived on. */
+  listenerPort: number;
+  requestId: string;
+  /** Content-Length to send, only when a body is forwarded with a known length. */
+  contentLength: string | undefined;
+}
+
+/**
+ * Request headers for the upstream as a flat `[name, value, …]` list built
+ * from the raw headers, so order, case and repeated fields are preserved.
+ */
+export function upstreamRequestHeaders(
+  rawHeaders: readonly string[],
+  parsed: IncomingHttpHeaders,
+  info: ForwardingInfo,
+): string[] {
+  const listed = connectionTokens(parsed.connection);
+  const out: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || REWRITTEN.has(lower)) continue;
+    if (listed?.has(lower)) continue;
+    out.push(name, rawHeaders[i + 1]!);
+  }
+  // Preserve the client's Host, as ingress-nginx does by default.
+  if (info.host !== undefined) out.push('host', info.host);
+  if (info.contentLength !== undefined) out.push('content-length', info.contentLength);
+  const prior = parsed['x-forwarded-for'];
+  out.push('x-forwarded-for', prior ? `${prior}, ${info.clientAddress}` : info.clientAddress);
+  out.push('x-forwarded-proto', 'http');
+  if (info.host !== undefined) out.push('x-forwarded-host', info.host);
+  out.push('x-forwarded-port', String(info.listenerPort));
+  out.push('x-real-ip', info.clientAddress);
+  out.push('x-request-id', info.requestId);
+  return out;
+}
+
+/** Upstream response headers for the client: hop-by-hop and Connection-listed names removed. */
+export function clientResponseHeaders(upstream: IncomingHttpHeaders | Record<string, string | string[] | undefined>, requestId: string): OutgoingHttpHeaders {
+  const listed = connectionTokens(upstream.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const name of Object.keys(upstream)) {
+    const value = upstream[name];
+    if (value === undefined) continue;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    out[lower] = value;
+  }
+  out['x-request-id'] = requestId;
+  return out;
+}
+
+/** Strip the IPv4-mapped IPv6 prefix so logs and X-Forwarded-For show `1.2.3.4`. */
+export function clientAddressOf(remote: string | undefined): string {
+  if (remote === undefined) return '';
+  return remote.startsWith('::ffff:') && remote.includes('.') ? remote.slice(7) : remote;
+}

@@ -1,0 +1,96 @@
+// Connection pools keyed by endpoint identity, so keep-alive connections live
+// through snapshot swaps. A pool is only ever closed gracefully when its
+// endpoint leaves the snapshot: requests already dispatched to it finish.
+import { Pool } from 'undici';
+import type { UpstreamEndpoint } from './endpoint.ts';
+
+/** Options of {@link PoolRegistry}. */
+export interface PoolRegistryOptions {
+  /** Idle keep-alive time for upstream connections (undici lowers it to the server's hint). */
+  keepAliveTimeoutMs?: number;
+  /** Called when a pool is opened or closed, e.g. to log it. */
+  onEvent?: (event: 'open' | 'close', key: string, connectTimeoutMs: number) => void;
+}
+
+/**
+ * One undici `Pool` per endpoint `address:port`, and per connect timeout since
+ * undici sets that per pool. Routes almost always share the default timeout,
+ * so this is normally one pool per endpoint.
+ */
+export class PoolRegistry {
+  readonly #pools = new Map<string, Map<number, Pool>>();
+  readonly #closing = new Set<Pool>();
+  readonly #opts: PoolRegistryOptions;
+  #wanted: ReadonlySet<string> | undefined;
+
+  constructor(opts: PoolRegistryOptions = {}) {
+    this.#opts = opts;
+  }
+
+  /** Pool for an endpoint, created on first use. The caller must dispatch on it synchronously. */
+  get(endpoint: UpstreamEndpoint, connectTimeoutMs: number): Pool {
+    let byTimeout = this.#pools.get(endpoint.key);
+    const existing = byTimeout?.get(connectTimeoutMs);
+    if (existing !== undefined) return existing;
+    const pool = new Pool(endpoint.origin, {
+      connectTimeout: connectTimeoutMs,
+      keepAliveTimeout: this.#opts.keepAliveTimeoutMs ?? 4_000,
+    });
+    this.#opts.onEvent?.('open', endpoint.key, connectTimeoutMs);
+    if (this.#wanted !== undefined && !this.#wanted.has(endpoint.key)) {
+      // A request still holding an older table picked an endpoint that has
+      // since left: serve it, then close the pool behind that one request.
+      queueMicrotask(() => this.#close(pool, endpoint.key, connectTimeoutMs));
+      return pool;
+    }
+    if (byTimeout === undefined) {
+      byTimeout = new Map();
+      this.#pools.set(endpoint.key, byTimeout);
+    }
+    byTimeout.set(connectTimeoutMs, pool);
+    return pool;
+  }
+
+  /**
+   * Keep only the pools of `keys` whose connect timeout is in `connectTimeouts`;
+   * close the others gracefully (their in-flight requests complete first).
+   */
+  retain(keys: ReadonlySet<string>, connectTimeouts: ReadonlySet<number>): void {
+    this.#wanted = keys;
+    for (const [key, byTimeout] of this.#pools) {
+      for (const [timeout, pool] of byTimeout) {
+        if (keys.has(key) && connectTimeouts.has(timeout)) continue;
+        byTimeout.delete(timeout);
+        this.#close(pool, key, timeout);
+      }
+      if (byTimeout.size === 0) this.#pools.delete(key);
+    }
+  }
+
+  /** Number of open pools (closing ones excluded). */
+  get size(): number {
+    let n = 0;
+    for (const byTimeout of this.#pools.values()) n += byTimeout.size;
+    return n;
+  }
+
+  /** Close every pool gracefully, destroying whatever is still open after `graceMs`. */
+  async closeAll(graceMs: number): Promise<void> {
+    for (const [key, byTimeout] of this.#pools) {
+      for (const [timeout, pool] of byTimeout) this.#close(pool, key, timeout);
+    }
+    this.#pools.clear();
+    const deadline = Date.now() + graceMs;
+    while (this.#closing.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await Promise.all([...this.#closing].map((p) => p.destroy().catch(() => undefined)));
+  }
+
+  #close(pool: Pool, key: string, timeout: number): void {
+    if (this.#closing.has(pool)) return;
+    this.#opts.onEvent?.('close', key, timeout);
+    this.#closing.add(pool);
+    void pool.close().catch(() => undefined).finally(() => this.#closing.delete(pool));
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Spawns the real dataplane (`dataplane/main.ts`) as a child process, the way
+ * a pod or local mode runs it, and discovers its ports from the `listening`
+ * log line. Stdout is always consumed (a full pipe would stall the child) and
+ * every JSON line is kept for assertions on the access log.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** Path of the dataplane entry point. */
+export const DATAPLANE_MAIN = fileURLToPath(new URL('../../dataplane/main.ts', import.meta.url));
+
+/** One parsed stdout line of the dataplane. */
+export type LogLine = Record<string, unknown> & { msg?: string };
+
+/** A running dataplane child. */
+export interface DataplaneChild {
+  readonly trafficPort: number;
+  readonly adminPort: number;
+  /** `http://127.0.0.1:<trafficPort>` */
+  readonly trafficUrl: string;
+  /** `http://127.0.0.1:<adminPort>` */
+  readonly adminUrl: string;
+  /** The admin token it was started with (undefined with --insecure-admin). */
+  readonly token: string | undefined;
+  readonly child: ChildProcess;
+  /** Every stdout line parsed as JSON, in order. */
+  readonly logs: LogLine[];
+  /** Everything written to stderr. */
+  stderr(): string;
+  /** Exit code and signal once the child exits. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolve with the first (past or future) log line matching `pred`. */
+  waitForLog(pred: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** Send `signal` (SIGTERM by default) and wait for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Options of {@link spawnDataplane}. */
+export interface SpawnOptions {
+  /** Extra flags, appended after the port and token flags. */
+  args?: string[];
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Admin token passed with --admin-token (default `t`); null passes none. */
+  token?: string | null;
+  /** How long to wait for the listening line. */
+  startTimeoutMs?: number;
+}
+
+/** Start a dataplane on 127.0.0.1 with ports 0 and wait until it listens. */
+export function spawnDataplane(opts: SpawnOptions = {}): Promise<DataplaneChild> {
+  const token = opts.token === null ? undefined : (opts.token ?? 't');
+  const args = [
+    DATAPLANE_MAIN,
+    '--host', '127.0.0.1',
+    '--traffic-port', '0',
+    '--admin-host', '127.0.0.1',
+    '--admin-port', '0',
+    ...(token !== undefined ? ['--admin-token', token] : []),
+    ...(opts.args ?? []),
+  ];
+  // process.execPath is the Node that runs vitest (24); a bare `node` may be older.
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: LogLine[] = [];
+  const waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    let line: LogLine;
+    try {
+      line = JSON.parse(text) as LogLine;
+    } catch {
+      line = { msg: '(not json)', text };
+    }
+    logs.push(line);
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      const w = waiters[i]!;
+      if (w.pred(line)) {
+        waiters.splice(i, 1);
+        w.resolve(line);
+      }
+    }
+  });
+
+  const waitForLog = (pred: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
+    const seen = logs.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching dataplane log line within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+      waiters.push({ pred, resolve: (l) => {
+        clearTimeout(timer);
+        resolve(l);
+      } });
+    });
+  };
+
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`dataplane did not announce its ports; stderr: ${stderr}`));
+    }, opts.startTimeoutMs ?? 20_000);
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`dataplane exited with ${code} before listening; stderr: ${stderr}`));
+    });
+    void waitForLog((l) => l.msg === 'listening', opts.startTimeoutMs ?? 20_000).then((line) => {
+      clearTimeout(timer);
+      const trafficPort = line.trafficPort as number;
+      const adminPort = line.adminPort as number;
+      resolve({
+        trafficPort,
+        adminPort,
+        trafficUrl: `http://127.0.0.1:${trafficPort}`,
+        adminUrl: `http://127.0.0.1:${adminPort}`,
+        token,
+        child,
+        logs,
+        stderr: () => stderr,
+        exited,
+        waitForLog,
+        stop: async (signal = 'SIGTERM') => {
+          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+          return exited;
+        },
+      });
+    }, () => undefined);
+  });
+}
+
+/** Run the dataplane expecting it to exit on its own (e.g. refusing to start). */
+export function runDataplaneToExit(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [DATAPLANE_MAIN, ...args], {
+    env: { ...process.env, PYSERVE_ADMIN_TOKEN: '', PYSERVE_ADMIN_TOKEN_FILE: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`dataplane did not exit within ${timeoutMs} ms; stdout: ${stdout}`));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
