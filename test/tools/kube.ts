@@ -179,14 +179,14 @@ async function startOnce(binDir: string, opts: StartKubeOptions): Promise<KubeEn
   let watchdog: ChildProcess | undefined;
   let stopped = false;
 
-  const killAll = (signal: NodeJS.Signals) => {
+  const killAll = () => {
     for (const p of procs) {
       if (p.exitCode === undefined && p.child.pid) {
-        try { process.kill(-p.child.pid, signal); } catch { /* already gone */ }
+        try { process.kill(-p.child.pid, 'SIGKILL'); } catch { /* already gone */ }
       }
     }
   };
-  const onExit = () => killAll('SIGKILL');
+  const onExit = () => killAll();
   process.on('exit', onExit);
 
   const stop = async () => {
@@ -195,8 +195,13 @@ async function startOnce(binDir: string, opts: StartKubeOptions): Promise<KubeEn
     // The data is thrown away, so there is nothing to shut down gracefully: the
     // apiserver's SIGTERM path waits seconds for in-flight watches to drain.
     for (const p of procs) p.child.ref(); // keep the loop alive until they are reaped
-    killAll('SIGKILL');
-    await Promise.race([Promise.all(procs.map((p) => p.exited)), sleep(10_000)]);
+    killAll();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(procs.map((p) => p.exited)),
+      new Promise((resolve) => { timer = setTimeout(resolve, 10_000); }),
+    ]);
+    clearTimeout(timer);
     process.off('exit', onExit);
     if (watchdog?.pid) {
       try { process.kill(-watchdog.pid, 'SIGKILL'); } catch { /* gone */ }
