@@ -3,11 +3,13 @@
  * Only what translation uses: Secrets are limited to TLS ones by a field
  * selector, so PyServe never caches other credentials of the cluster.
  */
-import { CoreV1Api, DiscoveryV1Api, NetworkingV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, NetworkingV1Api } from '@kubernetes/client-node';
 import type {
   KubeConfig, KubernetesListObject, KubernetesObject, V1EndpointSlice, V1Ingress, V1IngressClass, V1Secret, V1Service,
 } from '@kubernetes/client-node';
 import type { ResourceSpec } from './watcher.ts';
+import { ROUTE_GROUP, ROUTE_PLURAL, ROUTE_VERSION } from '../api/route.ts';
+import type { RouteObject } from '../api/route.ts';
 
 const nsPath = (prefix: string, plural: string) => (ns: string | undefined) =>
   ns ? `${prefix}/namespaces/${ns}/${plural}` : `${prefix}/${plural}`;
@@ -17,6 +19,8 @@ export function resourceSpecs(kc: KubeConfig) {
   const core = kc.makeApiClient(CoreV1Api);
   const net = kc.makeApiClient(NetworkingV1Api);
   const disc = kc.makeApiClient(DiscoveryV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const crd = { group: ROUTE_GROUP, version: ROUTE_VERSION, plural: ROUTE_PLURAL };
   const tls = 'type=kubernetes.io/tls';
   return {
     ingresses: {
@@ -48,16 +52,13 @@ export function resourceSpecs(kc: KubeConfig) {
         ? core.listNamespacedSecret({ namespace: ns, fieldSelector: tls })
         : core.listSecretForAllNamespaces({ fieldSelector: tls }),
     } satisfies ResourceSpec<V1Secret>,
+    routes: {
+      kind: 'Route',
+      path: nsPath(`/apis/${ROUTE_GROUP}/${ROUTE_VERSION}`, ROUTE_PLURAL),
+      list: async (ns) => (ns
+        ? await custom.listNamespacedCustomObject({ ...crd, namespace: ns })
+        : await custom.listClusterCustomObject(crd)) as KubernetesListObject<RouteObject & KubernetesObject>,
+      notFoundIsEmpty: true,
+    } satisfies ResourceSpec<RouteObject & KubernetesObject>,
   };
-}
-
-/** Spec for a namespaced custom resource served by the generic custom objects API. */
-export function customResourceSpec<T extends KubernetesObject>(
-  kind: string,
-  group: string,
-  version: string,
-  plural: string,
-  list: (ns: string | undefined) => Promise<KubernetesListObject<T>>,
-): ResourceSpec<T> {
-  return { kind, path: nsPath(`/apis/${group}/${version}`, plural), list };
 }

@@ -28,6 +28,9 @@ import { LeaderElector } from './leader.ts';
 import { EventRecorder } from './events.ts';
 import type { WarningEvent } from './events.ts';
 import { IngressStatusWriter, publishAddresses } from './ingress-status.ts';
+import { RouteStatusWriter } from './route-status.ts';
+import type { DesiredCondition } from './route-status.ts';
+import type { RouteObject } from '../api/route.ts';
 import { targetsFromSlices } from './targets.ts';
 import { controllerMetrics, startHealthServer } from './metrics.ts';
 
@@ -99,6 +102,7 @@ export async function runController(opts: ControllerOptions, log: Logger): Promi
   const services = new ResourceWatcher(kc, specs.services, ns, onEvent('routing'), log);
   const endpointSlices = new ResourceWatcher(kc, specs.endpointSlices, ns, onEvent('endpoints'), log);
   const secrets = new ResourceWatcher(kc, specs.secrets, ns, onEvent('routing'), log);
+  const routes = new ResourceWatcher(kc, specs.routes, ns, onEvent('routing'), log);
 
   // The dataplane's own Services may live outside the watched namespaces; watch just them.
   const disc = kc.makeApiClient(DiscoveryV1Api);
@@ -123,11 +127,14 @@ export async function runController(opts: ControllerOptions, log: Logger): Promi
   const pusher = new Pusher({ token: opts.pushToken });
   const events = new EventRecorder(kc, 'pyserve-controller', opts.identity, log);
   const statusWriter = new IngressStatusWriter(kc, log);
+  const routeStatusWriter = new RouteStatusWriter(kc, log);
   let leader = !opts.leaderElect;
   let generation = 0;
   let current: Snapshot | undefined;
   let result: TranslateResult | undefined;
   let lastPush: PushResult[] = [];
+  /** Routing hash of the snapshot `lastPush` is about. */
+  let pushedRoutingHash: string | undefined;
   let pushing: Promise<void> = Promise.resolve();
 
   const state = (): ClusterState => ({
@@ -135,6 +142,7 @@ export async function runController(opts: ControllerOptions, log: Logger): Promi
     ingressClasses: ingressClasses.list(),
     services: services.list(),
     endpointSlices: endpointSlices.list(),
+    routes: routes.list(),
   });
 
   async function build(kinds: ReadonlySet<ChangeKind>): Promise<void> {
@@ -181,6 +189,7 @@ export async function runController(opts: ControllerOptions, log: Logger): Promi
       if (!snap || !leader || stopped) return;
       const results = await pusher.push(snap);
       lastPush = results;
+      pushedRoutingHash = snap.routing.hash;
       for (const r of results) {
         metrics.pushes.inc({ target: r.target, outcome: r.outcome });
         if (r.generation !== undefined) metrics.targetGeneration.set({ target: r.target }, r.generation);
@@ -188,6 +197,7 @@ export async function runController(opts: ControllerOptions, log: Logger): Promi
         else if (r.outcome === 'rejected') log.error({ target: r.target, problems: r.problems }, 'dataplane rejected the snapshot');
         else if (r.outcome === 'unreachable') log.warn({ target: r.target, error: r.error }, 'dataplane unreachable');
       }
+      await writeRouteStatuses();
     });
     return pushing;
   }
@@ -217,16 +227,49 @@ export async function runController(opts: ControllerOptions, log: Logger): Promi
     if (written) log.info({ written }, 'ingress status updated');
   }
 
+  /** Route conditions: the translator's Accepted and ResolvedRefs, plus Programmed from the last push. */
+  async function writeRouteStatuses(): Promise<void> {
+    if (!leader || !result || stopped || !result.routeStatuses.length) return;
+    const programmed = programmedCondition();
+    const cached = new Map<string, RouteObject>();
+    for (const r of routes.list()) cached.set(`${r.metadata?.namespace}/${r.metadata?.name}`, r);
+    await Promise.all(result.routeStatuses.map(async (rs) => {
+      const obj = cached.get(`${rs.namespace}/${rs.name}`);
+      // The cache may hold a newer generation than the one translated: its status waits for that build.
+      if (!obj || (obj.metadata?.generation ?? 0) !== rs.generation) return;
+      const accepted = rs.conditions[0].status === 'True';
+      const conditions: DesiredCondition[] = [...rs.conditions, accepted
+        ? programmed
+        : { type: 'Programmed', status: 'False', reason: 'Invalid', message: 'the Route was not accepted' }];
+      await routeStatusWriter.write(obj, conditions);
+    }));
+  }
+
+  function programmedCondition(): DesiredCondition {
+    if (!current || pushedRoutingHash !== current.routing.hash) {
+      return { type: 'Programmed', status: 'Unknown', reason: 'Pending', message: 'the snapshot has not been pushed yet' };
+    }
+    if (!lastPush.length) {
+      return { type: 'Programmed', status: 'False', reason: 'NoDataplanes', message: `no dataplane endpoints found for Service ${opts.dataplaneService.namespace}/${opts.dataplaneService.name}` };
+    }
+    const bad = lastPush.filter((r) => r.outcome !== 'applied' && r.outcome !== 'unchanged');
+    if (bad.length) {
+      return { type: 'Programmed', status: 'False', reason: 'PushFailed', message: bad.map((r) => `${r.target}: ${r.outcome}`).join('; ') };
+    }
+    return { type: 'Programmed', status: 'True', reason: 'Programmed', message: `applied by ${lastPush.length} dataplane(s)` };
+  }
+
   async function reportFailures(r: TranslateResult): Promise<void> {
     const lookup = new Map<string, KubernetesObject>();
     // Listed items carry no `kind`, so the key says which cache they came from.
     for (const o of ingresses.list()) lookup.set(`Ingress|${o.metadata?.namespace}/${o.metadata?.name}`, o);
     for (const o of services.list()) lookup.set(`Service|${o.metadata?.namespace}/${o.metadata?.name}`, o);
+    for (const o of routes.list()) lookup.set(`Route|${o.metadata?.namespace}/${o.metadata?.name}`, o);
     const warnings: WarningEvent[] = r.failures.map((f) => {
       const obj = lookup.get(`${f.object.kind}|${f.object.namespace}/${f.object.name}`);
       return {
         target: {
-          apiVersion: f.object.kind === 'Service' ? 'v1' : 'networking.k8s.io/v1',
+          apiVersion: f.object.kind === 'Service' ? 'v1' : f.object.kind === 'Route' ? 'pyserve.io/v1alpha1' : 'networking.k8s.io/v1',
           kind: f.object.kind,
           namespace: f.object.namespace,
           name: f.object.name,
@@ -264,7 +307,7 @@ export async function runController(opts: ControllerOptions, log: Logger): Promi
   const healthPort = (health.address() as { port: number }).port;
 
   elector?.start();
-  await Promise.all([ingresses, ingressClasses, services, endpointSlices, secrets, adminSlices, publishWatcher].map((w) => w?.start()));
+  await Promise.all([ingresses, ingressClasses, services, endpointSlices, secrets, routes, adminSlices, publishWatcher].map((w) => w?.start()));
   log.info('informers synced');
   synced = true;
   onTargetsChanged();
@@ -287,7 +330,7 @@ export async function runController(opts: ControllerOptions, log: Logger): Promi
       clearInterval(resync);
       debouncer.close();
       await elector?.stop();
-      await Promise.all([ingresses, ingressClasses, services, endpointSlices, secrets, adminSlices, publishWatcher].map((w) => w?.stop()));
+      await Promise.all([ingresses, ingressClasses, services, endpointSlices, secrets, routes, adminSlices, publishWatcher].map((w) => w?.stop()));
       await pushing;
       await pusher.close();
       await new Promise<void>((r) => health.close(() => r()));

@@ -23,6 +23,12 @@ export interface ResourceSpec<T extends KubernetesObject> {
   /** Optional field selector, e.g. `type=kubernetes.io/tls` for Secrets. */
   fieldSelector?: string;
   labelSelector?: string;
+  /**
+   * Count a 404 on list as synced-and-empty. For optional CRDs: a cluster
+   * without them must still get its Ingresses served; the watch keeps
+   * retrying and picks the objects up once the CRD is installed.
+   */
+  notFoundIsEmpty?: boolean;
 }
 
 export type WatchEvent = 'add' | 'update' | 'delete';
@@ -87,6 +93,11 @@ export class ResourceWatcher<T extends KubernetesObject> {
       const onError = (err: unknown) => {
         failedThisAttempt = true;
         if (this.#stopped) return;
+        if (!synced && this.spec.notFoundIsEmpty && errorCode(err) === 404) {
+          synced = true;
+          this.#log.warn('not served by the API server (is its CRD installed?); treating as empty and retrying');
+          resolveSynced();
+        }
         this.#log.warn({ err: describe(err), retryInMs: delay }, 'watch failed; restarting');
         const wait = delay;
         delay = Math.min(delay * 2, 30_000);
@@ -109,6 +120,12 @@ export class ResourceWatcher<T extends KubernetesObject> {
     this.#stopped = true;
     await Promise.all(this.#informers.map((inf) => inf.stop()));
   }
+}
+
+function errorCode(err: unknown): number | undefined {
+  const e = err as { code?: unknown; statusCode?: unknown } | null;
+  const c = e?.code ?? e?.statusCode;
+  return typeof c === 'number' ? c : undefined;
 }
 
 function describe(err: unknown): string {

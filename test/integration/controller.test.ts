@@ -232,6 +232,48 @@ describe('controller on a real API server', () => {
     expect(b.logs.some((l) => l.msg === 'became leader')).toBe(true);
   });
 
+  it('serves a Route and reports Accepted, ResolvedRefs and Programmed with observedGeneration', async () => {
+    const route = (name: string, spec: unknown) => custom.createNamespacedCustomObject({
+      group: 'pyserve.io', version: 'v1alpha1', namespace: ns, plural: 'routes',
+      body: { apiVersion: 'pyserve.io/v1alpha1', kind: 'Route', metadata: { name }, spec },
+    });
+    await route('api', {
+      ingressClassName: CLASS,
+      hostnames: ['api.test'],
+      rules: [
+        { matches: [{ path: { type: 'PathPrefix', value: '/v1' }, method: 'GET', headers: [{ name: 'x-canary', value: 'yes' }] }], backends: [{ name: 'web', port: 80 }] },
+        { matches: [{ path: { type: 'PathPrefix', value: '/v1' } }], backends: [{ name: 'missing', port: 80 }] },
+      ],
+    });
+    await eventually(async () => (await get(dataplanes[0]!, 'api.test', '/v1/x').then((r) => r.status)) === 503, 10_000, 'the Route to be served');
+    const canary = await http(`${dataplanes[0]!.trafficUrl}/v1/x`, { headers: { host: 'api.test', 'x-canary': 'yes' } });
+    expect(canary.status).toBe(200);
+
+    type Conditions = { type: string; status: string; reason: string; observedGeneration: number }[];
+    const read = async () => (await custom.getNamespacedCustomObjectStatus({ group: 'pyserve.io', version: 'v1alpha1', namespace: ns, plural: 'routes', name: 'api' })) as { metadata: { generation: number }; status?: { conditions?: Conditions } };
+    const { value: st } = await eventually(async () => {
+      const r = await read();
+      const c = r.status?.conditions ?? [];
+      return c.find((x) => x.type === 'Programmed')?.status === 'True' && r;
+    }, 15_000, 'Programmed=True');
+    const byType = Object.fromEntries((st.status!.conditions ?? []).map((c) => [c.type, c]));
+    expect(byType.Accepted).toMatchObject({ status: 'True', reason: 'Accepted', observedGeneration: st.metadata.generation });
+    expect(byType.ResolvedRefs).toMatchObject({ status: 'False', reason: 'BackendNotFound' });
+    expect(byType.Programmed).toMatchObject({ status: 'True', observedGeneration: st.metadata.generation });
+
+    // Fixing the reference bumps the generation; status follows it.
+    await custom.patchNamespacedCustomObject({
+      group: 'pyserve.io', version: 'v1alpha1', namespace: ns, plural: 'routes', name: 'api',
+      body: [{ op: 'replace', path: '/spec/rules/1/backends/0/name', value: 'web' }],
+    });
+    await eventually(async () => {
+      const r = await read();
+      const c = Object.fromEntries((r.status?.conditions ?? []).map((x) => [x.type, x]));
+      return r.metadata.generation === 2 && c.ResolvedRefs?.status === 'True' && c.ResolvedRefs.observedGeneration === 2 && c.Programmed?.status === 'True';
+    }, 15_000, 'ResolvedRefs=True at generation 2');
+    expect((await get(dataplanes[0]!, 'api.test', '/v1/x')).status).toBe(200);
+  });
+
   it('rejects invalid Routes at the API server with a clear message', async () => {
     const create = (spec: unknown) => custom.createNamespacedCustomObject({
       group: 'pyserve.io', version: 'v1alpha1', namespace: ns, plural: 'routes',
