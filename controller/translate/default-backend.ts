@@ -6,7 +6,7 @@ import type { OwnedIngress } from './owned.ts';
 import type { HostTables, RouteEntry } from './host-tables.ts';
 import type { ResolvedBackend, ServiceIndex } from './backends.ts';
 import type { FailureList } from './failures.ts';
-import type { ObjectKey } from './meta.ts';
+import type { SourceKey } from './meta.ts';
 import { CATCH_ALL_HOST } from './hosts.ts';
 import { coversEverything, hostTable } from './host-tables.ts';
 import { resolveIngressBackend, resolveServicePort } from './backends.ts';
@@ -91,18 +91,22 @@ export function addControllerDefaultBackend(
   }
 }
 
-function defaultEntry(priority: 1 | 2, source: ObjectKey | undefined, name: string, resolved: ResolvedBackend): RouteEntry {
+function defaultEntry(priority: 1 | 2, source: SourceKey | undefined, name: string, resolved: ResolvedBackend): RouteEntry {
   return {
     priority,
     type: 'Prefix',
     value: '/',
+    hasMethod: false,
+    headers: 0,
+    query: 0,
     createdMs: source?.createdMs,
     namespace: source?.namespace ?? '',
     name: source?.name ?? '',
+    kind: source?.kind ?? '',
     rule: -1,
     path: -1,
     source,
-    cluster: resolved.ok ? resolved.cluster : undefined,
+    clusters: resolved.ok ? [resolved.cluster] : [],
     route: {
       name,
       ...(source ? { source: ingressRef(source) } : {}),

@@ -1,33 +1,33 @@
-// Routes collected per hostname while Ingresses are translated, then sorted
-// into virtual hosts. Ingresses are fed oldest first, so "first claim wins"
-// is the same as "oldest wins" for path conflicts and default backends.
+// Routes collected per hostname while Ingresses and Routes are translated,
+// then sorted into virtual hosts. Sources are fed oldest first, so "first
+// claim wins" is the same as "oldest wins" for path conflicts and default backends.
 import type { Cluster, Route, VirtualHost } from '../../dataplane/snapshot/schema.ts';
-import type { ObjectKey } from './meta.ts';
+import type { SourceKey } from './meta.ts';
 import type { SortableRoute } from './sort.ts';
 import { compareHostnames, compareRoutes, compareStrings } from './sort.ts';
 
 /** A route with what is needed to order it and to find its cluster. */
 export interface RouteEntry extends SortableRoute {
   readonly route: Route;
-  /** Cluster of a forward action. */
-  readonly cluster: Cluster | undefined;
-  /** Source Ingress; undefined for the controller default backend. */
-  readonly source: ObjectKey | undefined;
+  /** Clusters of a forward action. */
+  readonly clusters: readonly Cluster[];
+  /** Source object; undefined for the controller default backend. */
+  readonly source: SourceKey | undefined;
 }
 
 /** Who holds a path on a host. */
 export interface PathClaim {
-  readonly owner: ObjectKey;
+  readonly owner: SourceKey;
   readonly field: string;
 }
 
 /** Everything collected for one hostname. */
 export interface HostTable {
   readonly entries: RouteEntry[];
-  /** Paths already routed, by `<type> <value>`. */
+  /** Paths already routed, by {@link claimKey}. */
   readonly claims: Map<string, PathClaim>;
   /** Ingress whose default backend this host uses. */
-  defaultBackendOwner: ObjectKey | undefined;
+  defaultBackendOwner: SourceKey | undefined;
 }
 
 /** Host tables by lower-case hostname (`*` for the catch-all). */
@@ -43,17 +43,32 @@ export function hostTable(tables: HostTables, host: string): HostTable {
   return t;
 }
 
-/** Claim key of a path match. */
-export function claimKey(type: 'Exact' | 'Prefix', value: string): string {
-  return `${type} ${value}`;
+/**
+ * Claim key of a match: two matches with the same key select exactly the
+ * same requests. `conditions` is the canonical form of the method, header
+ * and query conditions ({@link conditionsKey}); '' when there are none.
+ */
+export function claimKey(type: SortableRoute['type'], value: string, conditions = ''): string {
+  return conditions === '' ? `${type} ${value}` : `${type} ${value} ${conditions}`;
+}
+
+/** Canonical, order-independent form of a match's non-path conditions; '' when there are none. */
+export function conditionsKey(match: Route['match']): string {
+  const { methods, headers, query } = match;
+  if (!methods?.length && !headers?.length && !query?.length) return '';
+  // Header names compare case-insensitively; they are lower-cased already.
+  const values = (l: typeof headers) => (l ?? []).map((v) => [v.name, v.type, v.value]).sort((x, y) => compareStrings(JSON.stringify(x), JSON.stringify(y)));
+  return JSON.stringify({ methods: [...(methods ?? [])].sort(compareStrings), headers: values(headers), query: values(query) });
 }
 
 /**
- * Whether a route of at most `priority` (0: Ingress paths, 1: also Ingress
- * default backends) is a Prefix `/`, so nothing can fall through past it.
+ * Whether a route of at most `priority` (0: Ingress paths and Route
+ * matches, 1: also Ingress default backends) is an unconditional Prefix
+ * `/`, so nothing can fall through past it.
  */
 export function coversEverything(table: HostTable | undefined, priority: 0 | 1): boolean {
-  return table?.entries.some((e) => e.priority <= priority && e.type === 'Prefix' && e.value === '/') ?? false;
+  return table?.entries.some((e) => e.priority <= priority && e.type === 'Prefix' && e.value === '/'
+    && !e.hasMethod && e.headers === 0 && e.query === 0) ?? false;
 }
 
 /**
@@ -67,7 +82,7 @@ export function buildRouting(tables: HostTables): { virtualHosts: VirtualHost[];
     const table = tables.get(host) as HostTable;
     if (table.entries.length === 0) continue;
     const entries = [...table.entries].sort(compareRoutes);
-    for (const e of entries) if (e.cluster) clusters.set(e.cluster.name, e.cluster);
+    for (const e of entries) for (const c of e.clusters) clusters.set(c.name, c);
     virtualHosts.push({ name: host, hostnames: [host], routes: entries.map((e) => e.route) });
   }
   return { virtualHosts, clusters: [...clusters.values()].sort((a, b) => compareStrings(a.name, b.name)) };

@@ -1,6 +1,7 @@
-// Ingress rule hosts → virtual host names. The API server already validates
-// hosts, but local mode has none, and the snapshot schema rejects anything
-// else, so an invalid host must become a failure here rather than a bad snapshot.
+// Ingress rule hosts and Route hostnames → virtual host names. The API server
+// already validates hosts, but local mode has none, and the snapshot schema
+// rejects anything else, so an invalid host must become a failure here rather
+// than a bad snapshot.
 
 /** Virtual host of rules without a host: every request whose host no other virtual host claims. */
 export const CATCH_ALL_HOST = '*';

@@ -1,5 +1,5 @@
 /**
- * The Ingress translator: Kubernetes objects in; snapshot, statuses and
+ * The translator: Ingresses and Routes in; snapshot, statuses and
  * failures out. Pure and deterministic: no I/O, no clock, no randomness, and
  * the output does not depend on the order of the input objects.
  * Semantics and decisions: docs/translation.md.
@@ -7,18 +7,20 @@
 import { buildSnapshot } from '../../dataplane/snapshot/build.ts';
 import type { ClusterState, TranslateOptions, TranslateResult } from './types.ts';
 import { DEFAULT_CONTROLLER_NAME } from './types.ts';
-import { indexByName } from './meta.ts';
+import { compareSourceAge, indexByName } from './meta.ts';
+import type { SourceKey } from './meta.ts';
 import { FailureList } from './failures.ts';
 import { addIngressRules } from './ingress.ts';
-import { ownedIngresses } from './owned.ts';
+import { addRouteRules } from './routes.ts';
+import { ownedObjects } from './owned.ts';
 import { addControllerDefaultBackend, addIngressDefaultBackends } from './default-backend.ts';
 import { buildRouting } from './host-tables.ts';
 import type { HostTables } from './host-tables.ts';
 import { translateEndpoints } from './endpoints.ts';
-import { ingressStatuses } from './status.ts';
+import { ingressStatuses, routeStatuses } from './status.ts';
 
 export { translateEndpoints } from './endpoints.ts';
-export { DEFAULT_CONTROLLER_NAME, FAILURE_REASONS } from './types.ts';
+export { DEFAULT_CONTROLLER_NAME, FAILURE_REASONS, ROUTE_ACCEPTED_REASONS, ROUTE_RESOLVED_REFS_REASONS } from './types.ts';
 export type * from './types.ts';
 
 /**
@@ -33,16 +35,20 @@ export function translate(input: ClusterState, opts: TranslateOptions): Translat
   }
   const failures = new FailureList();
   const services = indexByName(input.services);
-  const owned = ownedIngresses(input.ingresses, input.ingressClasses, {
+  const owned = ownedObjects(input.ingresses, Array.isArray(input.routes) ? input.routes : [], input.ingressClasses, {
     controllerName: opts.controllerName ?? DEFAULT_CONTROLLER_NAME,
     ingressClassName: opts.ingressClassName,
     watchIngressWithoutClass: opts.watchIngressWithoutClass,
   }, failures);
 
   const tables: HostTables = new Map();
-  // Oldest first: the first claim on a path or default backend is the winner.
-  for (const ingress of owned) addIngressRules(tables, ingress, services, failures);
-  addIngressDefaultBackends(tables, owned, services, failures);
+  // Oldest first across both kinds: the first claim on a path or default backend is the winner.
+  const sources: { key: SourceKey; add: () => void }[] = [
+    ...owned.ingresses.map((o) => ({ key: o.key, add: () => addIngressRules(tables, o, services, failures) })),
+    ...owned.routes.map((o) => ({ key: o.key, add: () => addRouteRules(tables, o, services, failures) })),
+  ];
+  for (const source of sources.sort((a, b) => compareSourceAge(a.key, b.key))) source.add();
+  addIngressDefaultBackends(tables, owned.ingresses, services, failures);
   if (opts.defaultBackend) addControllerDefaultBackend(tables, opts.defaultBackend, services, failures);
 
   const routing = buildRouting(tables);
@@ -50,7 +56,8 @@ export function translate(input: ClusterState, opts: TranslateOptions): Translat
   const sorted = failures.sorted();
   return {
     snapshot: buildSnapshot(opts.generation, routing, endpoints),
-    statuses: ingressStatuses(owned, tables, sorted),
+    statuses: ingressStatuses(owned.ingresses, tables, sorted),
+    routeStatuses: routeStatuses(owned.routes, tables, sorted),
     failures: sorted,
   };
 }

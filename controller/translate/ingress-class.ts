@@ -1,6 +1,6 @@
-// Which Ingresses are ours. An Ingress that belongs to another controller is
-// none of our business: it produces no route, no status and no failure.
-import type { Ingress, IngressClass } from './types.ts';
+// Which Ingresses and Routes are ours. An object that belongs to another
+// controller is none of our business: it produces no route, no status and no failure.
+import type { Ingress, IngressClass, RouteObject } from './types.ts';
 import { indexByName } from './meta.ts';
 
 /** Legacy class annotation, still common in the wild. */
@@ -15,10 +15,18 @@ export interface ClassOptions {
   readonly watchIngressWithoutClass?: boolean | undefined;
 }
 
-/** Decides ownership of Ingresses against one set of IngressClasses. */
+/** Decides ownership of Ingresses and Routes against one set of IngressClasses. */
 export interface ClassSelector {
   /** Whether the Ingress is ours. */
   owns(ingress: Ingress): boolean;
+  /**
+   * Whether the Route is ours: by `spec.ingressClassName` like an Ingress,
+   * with no legacy annotation. Read before the spec is validated, so a value
+   * that is not a string counts as absent: it names no class, and the Route
+   * is then ours only where class-less Routes are, which reports the bad
+   * spec to its owner without claiming another controller's objects.
+   */
+  ownsRoute(route: RouteObject): boolean;
 }
 
 /**
@@ -26,6 +34,7 @@ export interface ClassSelector {
  * 1. `spec.ingressClassName` set: ours iff that class name is ours.
  * 2. else the `kubernetes.io/ingress.class` annotation set: ours iff that class name is ours.
  * 3. else ours iff one of our IngressClasses is marked default, or `watchIngressWithoutClass`.
+ * Routes follow rules 1 and 3.
  *
  * A class name is ours when its IngressClass names our controller (and, if
  * `ingressClassName` is configured, it is that name), or when no IngressClass
@@ -51,6 +60,12 @@ export function classSelector(classes: readonly IngressClass[], opts: ClassOptio
       if (specClass) return isOurs(specClass);
       const annotated = ingress.metadata?.annotations?.[LEGACY_CLASS_ANNOTATION];
       if (annotated) return isOurs(annotated);
+      return defaultIsOurs;
+    },
+    ownsRoute(route) {
+      const spec = route.spec;
+      const specClass = spec !== null && typeof spec === 'object' ? (spec as { ingressClassName?: unknown }).ingressClassName : undefined;
+      if (typeof specClass === 'string' && specClass !== '') return isOurs(specClass);
       return defaultIsOurs;
     },
   };

@@ -7,7 +7,7 @@ import { claimKey, hostTable } from './host-tables.ts';
 import { normaliseHost } from './hosts.ts';
 import { normalisePath } from './paths.ts';
 import { resolveIngressBackend } from './backends.ts';
-import { describeHost, ingressRef, whyWins } from './failures.ts';
+import { describeHolder, describeHost, ingressRef, whyWins } from './failures.ts';
 import { ingressPathRouteName } from './names.ts';
 
 /**
@@ -41,9 +41,8 @@ export function addIngressRules(tables: HostTables, owned: OwnedIngress, service
       const claim = claimKey(type, value);
       const holder = table.claims.get(claim);
       if (holder) {
-        const by = holder.owner.namespace === key.namespace && holder.owner.name === key.name ? `${holder.field} of this Ingress` : `Ingress ${holder.owner.namespace}/${holder.owner.name} (${holder.field})`;
         failures.add(ref, `${field}.path`, 'PathConflict',
-          `${type} path ${JSON.stringify(value)} on ${describeHost(host.host)} is already routed by ${by}, which wins: ${whyWins(holder.owner, key)}`);
+          `${type} path ${JSON.stringify(value)} on ${describeHost(host.host)} is already routed by ${describeHolder(holder.owner, holder.field, key)}, which wins: ${whyWins(holder.owner, key)}`);
         return;
       }
       table.claims.set(claim, { owner: key, field });
@@ -53,13 +52,17 @@ export function addIngressRules(tables: HostTables, owned: OwnedIngress, service
         priority: 0,
         type,
         value,
+        hasMethod: false,
+        headers: 0,
+        query: 0,
         createdMs: key.createdMs,
         namespace: key.namespace,
         name: key.name,
+        kind: key.kind,
         rule: i,
         path: j,
         source: key,
-        cluster: backend.ok ? backend.cluster : undefined,
+        clusters: backend.ok ? [backend.cluster] : [],
         route: {
           name: ingressPathRouteName(key.namespace, key.name, i, j),
           source: ref,

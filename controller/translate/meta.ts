@@ -12,6 +12,14 @@ export interface ObjectKey {
   readonly createdMs: number | undefined;
 }
 
+/** Kinds of object that produce routes. */
+export type SourceKind = 'Ingress' | 'Route';
+
+/** The key of an object that produces routes: the kind tells an Ingress and a Route of one name apart. */
+export interface SourceKey extends ObjectKey {
+  readonly kind: SourceKind;
+}
+
 /** Namespace of an object, `default` when absent (as kubectl does). */
 export function namespaceOf(meta: ObjectMeta | null | undefined): string {
   return meta?.namespace || 'default';
@@ -36,6 +44,11 @@ export function objectKey(meta: ObjectMeta | null | undefined): ObjectKey | unde
  */
 export function compareAge(a: ObjectKey, b: ObjectKey): number {
   return compareOptionalAge(a.createdMs, b.createdMs) || compareStrings(a.namespace, b.namespace) || compareStrings(a.name, b.name);
+}
+
+/** {@link compareAge}, then kind, so an Ingress and a Route of one name and age still order totally. */
+export function compareSourceAge(a: SourceKey, b: SourceKey): number {
+  return compareAge(a, b) || compareStrings(a.kind, b.kind);
 }
 
 /**

@@ -12,6 +12,11 @@ export function ingressDefaultBackendRouteName(namespace: string, name: string):
   return `ingress/${namespace}/${name}/default-backend`;
 }
 
+/** `route/<ns>/<name>/rule/<i>/match/<j>`; a rule without matches has the one match 0. */
+export function routeMatchRouteName(namespace: string, name: string, rule: number, match: number): string {
+  return `route/${namespace}/${name}/rule/${rule}/match/${match}`;
+}
+
 /** Route of the controller-wide default backend. */
 export const CONTROLLER_DEFAULT_BACKEND_ROUTE = 'default-backend';
 

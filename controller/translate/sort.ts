@@ -1,7 +1,7 @@
 // Every ordering the translator emits. Output must be byte-identical for the
 // same objects in any input order, so comparisons use code units (never
 // localeCompare, which depends on the process locale) and end in a total order.
-import type { IngressStatus, ObjectRef, ResourceFailure } from './types.ts';
+import type { ObjectRef, ResourceFailure } from './types.ts';
 
 /** Code-unit string order, independent of locale. */
 export function compareStrings(a: string, b: string): number {
@@ -50,42 +50,66 @@ export function compareFailures(a: ResourceFailure, b: ResourceFailure): number 
     || compareStrings(a.message, b.message);
 }
 
-/** Namespace, then name. */
-export function compareStatuses(a: IngressStatus, b: IngressStatus): number {
+/** Namespace, then name (Ingress and Route statuses alike). */
+export function compareStatuses(a: { readonly namespace: string; readonly name: string }, b: { readonly namespace: string; readonly name: string }): number {
   return compareStrings(a.namespace, b.namespace) || compareStrings(a.name, b.name);
 }
 
 /** What route ordering needs to know about a route. */
 export interface SortableRoute {
-  /** 0: an Ingress path; 1: an Ingress default backend; 2: the controller default backend. */
+  /** 0: an Ingress path or a Route match; 1: an Ingress default backend; 2: the controller default backend. */
   readonly priority: 0 | 1 | 2;
-  readonly type: 'Exact' | 'Prefix';
-  /** Normalised path value. */
+  readonly type: 'Exact' | 'Prefix' | 'RegularExpression';
+  /** Normalised path value, or the pattern. */
   readonly value: string;
-  /** Age of the source Ingress; undefined for the controller default. */
+  /** Whether the route matches on the method. */
+  readonly hasMethod: boolean;
+  /** Number of header conditions. */
+  readonly headers: number;
+  /** Number of query parameter conditions. */
+  readonly query: number;
+  /** Age of the source object; undefined for the controller default. */
   readonly createdMs: number | undefined;
   readonly namespace: string;
   readonly name: string;
+  /** Source kind; '' for the controller default. */
+  readonly kind: string;
   readonly rule: number;
+  /** Path index in an Ingress rule, match index in a Route rule. */
   readonly path: number;
 }
 
+const TYPE_RANK = { Exact: 0, Prefix: 1, RegularExpression: 2 } as const;
+
 /**
- * Evaluation order within a virtual host (first match wins): Ingress paths
- * before default backends; Exact before Prefix; longer values first, so an
- * element-wise prefix always comes after every path it is a prefix of; then
- * value, age, namespace, name and position only to make the order total.
+ * Evaluation order within a virtual host (first match wins), after Gateway
+ * API HTTPRoute precedence: Ingress paths and Route matches before default
+ * backends; Exact, then Prefix, then RegularExpression; longer values first,
+ * so an element-wise prefix always comes after every path it is a prefix of;
+ * then a method condition, more header conditions, more query conditions;
+ * then age, namespace, name, kind and position.
+ *
+ * Two different Exact or Prefix values of one length can never match the
+ * same request path, so comparing them by value right after length changes
+ * no routing decision; it keeps the order Ingress-only snapshots always had.
+ * Regular expressions of one length can overlap, so theirs is compared only
+ * after age and position, as the last resort for a total order.
  */
 export function compareRoutes(a: SortableRoute, b: SortableRoute): number {
   return a.priority - b.priority
-    || (a.type === b.type ? 0 : a.type === 'Exact' ? -1 : 1)
+    || TYPE_RANK[a.type] - TYPE_RANK[b.type]
     || b.value.length - a.value.length
-    || compareStrings(a.value, b.value)
+    || (a.type === 'RegularExpression' ? 0 : compareStrings(a.value, b.value))
+    || Number(b.hasMethod) - Number(a.hasMethod)
+    || b.headers - a.headers
+    || b.query - a.query
     || compareOptionalAge(a.createdMs, b.createdMs)
     || compareStrings(a.namespace, b.namespace)
     || compareStrings(a.name, b.name)
+    || compareStrings(a.kind, b.kind)
     || a.rule - b.rule
-    || a.path - b.path;
+    || a.path - b.path
+    || compareStrings(a.value, b.value);
 }
 
 /** Ascending creation time; an unknown time sorts last (it cannot prove it came first). */

@@ -17,6 +17,8 @@ export interface ObjectMeta {
   readonly creationTimestamp?: string | Date | null;
   readonly annotations?: Readonly<Record<string, string>> | null;
   readonly labels?: Readonly<Record<string, string>> | null;
+  /** Incremented by the API server on every spec change; Route statuses echo it. */
+  readonly generation?: number | null;
 }
 
 /** `networking.k8s.io/v1` ServiceBackendPort: exactly one of `name` or `number`. */
@@ -135,12 +137,27 @@ export interface EndpointSlice {
   readonly ports?: readonly SlicePort[] | null;
 }
 
+/**
+ * `pyserve.io/v1alpha1` Route, as read from the API server or a manifest.
+ * `spec` stays `unknown`: the translator validates it with `RouteSpec` from
+ * controller/api/route.ts rather than trusting it. `RouteObject` from that
+ * module is assignable to this type.
+ */
+export interface RouteObject {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata?: ObjectMeta | null;
+  readonly spec?: unknown;
+}
+
 /** Everything the translator reads: plain Kubernetes objects, in any order. */
 export interface ClusterState {
   readonly ingresses: readonly Ingress[];
   readonly ingressClasses: readonly IngressClass[];
   readonly services: readonly Service[];
   readonly endpointSlices: readonly EndpointSlice[];
+  /** `pyserve.io` Routes; absent means none. */
+  readonly routes?: readonly RouteObject[];
 }
 
 /** A Service and port used as a backend; a string port is a Service port name. */
@@ -181,6 +198,7 @@ export interface ObjectRef {
 
 /** Every reason a {@link ResourceFailure} can carry; documented in docs/translation.md. */
 export const FAILURE_REASONS = [
+  'AllWeightsZero',
   'DefaultBackendConflict',
   'DuplicateObject',
   'EmptyIngress',
@@ -188,6 +206,9 @@ export const FAILURE_REASONS = [
   'InvalidHost',
   'InvalidPath',
   'InvalidPathType',
+  'InvalidRegex',
+  'InvalidRouteSpec',
+  'InvalidTimeout',
   'PathConflict',
   'ServiceNotFound',
   'ServicePortNotFound',
@@ -230,12 +251,61 @@ export interface IngressStatus {
   readonly message: string;
 }
 
+/** Reasons of a Route's `Accepted` condition. */
+export const ROUTE_ACCEPTED_REASONS = ['Accepted', 'InvalidRouteSpec', 'NoRoutes'] as const;
+export type RouteAcceptedReason = (typeof ROUTE_ACCEPTED_REASONS)[number];
+
+/** Reasons of a Route's `ResolvedRefs` condition. */
+export const ROUTE_RESOLVED_REFS_REASONS = ['ResolvedRefs', 'BackendNotFound', 'UnsupportedBackend', 'InvalidRouteSpec'] as const;
+export type RouteResolvedRefsReason = (typeof ROUTE_RESOLVED_REFS_REASONS)[number];
+
+/** Status of a Kubernetes condition. */
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+/**
+ * Whether the Route's spec is valid and at least one of its routes is in
+ * the snapshot. `True` even when some matches or backends failed: those are
+ * listed in the message (and in `failures`).
+ */
+export interface RouteAcceptedCondition {
+  readonly type: 'Accepted';
+  readonly status: 'True' | 'False';
+  readonly reason: RouteAcceptedReason;
+  readonly message: string;
+}
+
+/**
+ * Whether every backend reference resolves to a usable Service port.
+ * `Unknown` (reason `InvalidRouteSpec`) when the spec is invalid, since
+ * nothing was resolved.
+ */
+export interface RouteResolvedRefsCondition {
+  readonly type: 'ResolvedRefs';
+  readonly status: ConditionStatus;
+  readonly reason: RouteResolvedRefsReason;
+  readonly message: string;
+}
+
+/**
+ * Outcome of translation for one Route this controller owns. `Programmed`
+ * is not here: only the controller knows when dataplanes applied the snapshot.
+ */
+export interface RouteStatusResult {
+  readonly namespace: string;
+  readonly name: string;
+  /** `metadata.generation` the conditions describe (0 when absent). */
+  readonly generation: number;
+  readonly conditions: readonly [RouteAcceptedCondition, RouteResolvedRefsCondition];
+}
+
 /** Output of {@link translate}. */
 export interface TranslateResult {
   /** Always passes `validateSnapshot`. */
   readonly snapshot: Snapshot;
   /** One per owned Ingress, sorted by namespace then name. */
   readonly statuses: readonly IngressStatus[];
+  /** One per owned Route, sorted by namespace then name. */
+  readonly routeStatuses: readonly RouteStatusResult[];
   /** Sorted by object, field, reason, message. */
   readonly failures: readonly ResourceFailure[];
 }

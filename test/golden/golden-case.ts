@@ -10,6 +10,7 @@ const LISTS = {
   IngressClass: 'ingressClasses',
   Service: 'services',
   EndpointSlice: 'endpointSlices',
+  Route: 'routes',
 } as const;
 
 /** The pseudo-kind of the optional first document holding TranslateOptions. */
@@ -34,7 +35,7 @@ export function listCases(root: string): { cases: string[]; orphans: string[] } 
 /** Parse `<root>/<name>/in.yaml`. Throws on YAML errors, unknown kinds and misplaced options. */
 export function loadCase(root: string, name: string): GoldenCase {
   const text = readFileSync(join(root, name, 'in.yaml'), 'utf8');
-  const lists: Record<(typeof LISTS)[keyof typeof LISTS], unknown[]> = { ingresses: [], ingressClasses: [], services: [], endpointSlices: [] };
+  const lists: Record<(typeof LISTS)[keyof typeof LISTS], unknown[]> = { ingresses: [], ingressClasses: [], services: [], endpointSlices: [], routes: [] };
   let options: TranslateOptions = { generation: 1 };
   const docs = parseAllDocuments(text);
   // A file with no document at all parses to an EmptyStream, not an array.
@@ -52,10 +53,22 @@ export function loadCase(root: string, name: string): GoldenCase {
     if (typeof kind !== 'string' || !(kind in LISTS)) throw new Error(`${name}/in.yaml document ${i}: unexpected kind ${String(kind)}`);
     lists[LISTS[kind as keyof typeof LISTS]].push(value);
   });
-  return { name, state: lists as unknown as ClusterState, options };
+  // Cases without Routes leave `routes` out, so the optional field stays exercised as absent.
+  const { routes, ...rest } = lists;
+  const state = (routes.length ? { ...rest, routes } : rest) as unknown as ClusterState;
+  return { name, state, options };
 }
 
-/** The text of out.json for a result: the three parts, 2-space indented, trailing newline. */
+/**
+ * The text of out.json for a result, 2-space indented, trailing newline:
+ * snapshot, statuses, routeStatuses (only when there are any, so cases
+ * without Routes read as before) and failures.
+ */
 export function renderResult(result: TranslateResult): string {
-  return JSON.stringify({ snapshot: result.snapshot, statuses: result.statuses, failures: result.failures }, null, 2) + '\n';
+  return JSON.stringify({
+    snapshot: result.snapshot,
+    statuses: result.statuses,
+    ...(result.routeStatuses.length ? { routeStatuses: result.routeStatuses } : {}),
+    failures: result.failures,
+  }, null, 2) + '\n';
 }

@@ -1,10 +1,10 @@
-// Golden tests of the Ingress translator: test/golden/translate/<case>/in.yaml
+// Golden tests of the translator: test/golden/translate/<case>/in.yaml
 // → out.json. UPDATE_GOLDEN=1 rewrites out.json files and deletes orphans.
 import { existsSync, readFileSync, readdirSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { FAILURE_REASONS, translate } from '../../controller/translate/index.ts';
+import { FAILURE_REASONS, ROUTE_ACCEPTED_REASONS, ROUTE_RESOLVED_REFS_REASONS, translate } from '../../controller/translate/index.ts';
 import type { ClusterState, TranslateResult } from '../../controller/translate/index.ts';
 import { validateSnapshot } from '../../dataplane/snapshot/validate.ts';
 import { listCases, loadCase, renderResult } from './golden-case.ts';
@@ -57,6 +57,11 @@ describe('translate golden cases', () => {
     expect([...FAILURE_REASONS].filter((r) => !failureReasons.has(r))).toEqual([]);
     const statusReasons = new Set(all.flatMap((r) => r.statuses.map((s) => s.reason)));
     expect([...statusReasons].sort()).toEqual(['Accepted', 'PartiallyAccepted', 'Rejected']);
+    const conditions = all.flatMap((r) => r.routeStatuses.flatMap((s) => s.conditions));
+    const accepted = new Set(conditions.filter((c) => c.type === 'Accepted').map((c) => c.reason));
+    expect([...ROUTE_ACCEPTED_REASONS].filter((r) => !accepted.has(r))).toEqual([]);
+    const resolved = new Set(conditions.filter((c) => c.type === 'ResolvedRefs').map((c) => c.reason));
+    expect([...ROUTE_RESOLVED_REFS_REASONS].filter((r) => !resolved.has(r))).toEqual([]);
   });
 });
 
@@ -91,6 +96,7 @@ function mapLists(state: ClusterState, f: <T>(list: readonly T[]) => T[]): Clust
     services: f(state.services),
     // Endpoint order inside a slice carries no meaning either.
     endpointSlices: f(state.endpointSlices).map((s) => (Array.isArray(s.endpoints) ? { ...s, endpoints: f(s.endpoints) } : s)),
+    ...(state.routes ? { routes: f(state.routes) } : {}),
   };
 }
 

@@ -6,7 +6,7 @@ import type { SortableRoute } from '../../controller/translate/sort.ts';
 import { compareAge, creationMs, objectKey } from '../../controller/translate/meta.ts';
 
 const route = (over: Partial<SortableRoute>): SortableRoute => ({
-  priority: 0, type: 'Prefix', value: '/', createdMs: 0, namespace: 'default', name: 'a', rule: 0, path: 0, ...over,
+  priority: 0, type: 'Prefix', value: '/', hasMethod: false, headers: 0, query: 0, createdMs: 0, namespace: 'default', name: 'a', kind: 'Ingress', rule: 0, path: 0, ...over,
 });
 const label = (r: SortableRoute) => `${r.priority}:${r.type}:${r.value}:${r.namespace}/${r.name}:${r.rule}/${r.path}`;
 
