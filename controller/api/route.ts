@@ -59,7 +59,7 @@ export const RouteTimeouts = z.strictObject({
 });
 
 export const RouteRule = z.strictObject({
-  name: z.string().max(63).regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$/).optional().describe('Optional name, used in metrics and status instead of the index.'),
+  name: z.string().max(63).regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$/).optional().describe('Optional name for humans and tools; route names in metrics and logs use the rule index (stable across edits that do not reorder rules).'),
   matches: z.array(RouteMatch).max(16).optional().describe('Any one match selects this rule; default is PathPrefix "/".'),
   backends: z.array(RouteBackend).min(1).max(16).describe('Services that serve the matched requests, split by weight.'),
   timeouts: RouteTimeouts.optional(),
