@@ -136,6 +136,27 @@ describe('controller on a real API server', () => {
     }
   });
 
+  it('serves a new Ingress on both dataplanes within 2 seconds; an edit reroutes; a delete gives 404', async () => {
+    const ingress = (path: string) => ({
+      metadata: { name: 'timed' },
+      spec: { ingressClassName: CLASS, rules: [{ host: 'timed.test', http: { paths: [{ path, pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] },
+    });
+    const t0 = performance.now();
+    await net.createNamespacedIngress({ namespace: ns, body: ingress('/one') });
+    for (const dp of dataplanes) await eventually(async () => (await get(dp, 'timed.test', '/one')).status === 200, 5_000, 'timed.test on every dataplane', 10);
+    const ms = performance.now() - t0;
+    console.log(`a new Ingress was served by both dataplanes ${ms.toFixed(0)} ms after the API write`);
+    expect(ms).toBeLessThan(2_000);
+
+    // A patch, not read-modify-replace: the controller writes this Ingress's status meanwhile.
+    await net.patchNamespacedIngress({ namespace: ns, name: 'timed', body: [{ op: 'replace', path: '/spec/rules/0/http/paths/0/path', value: '/two' }] });
+    await eventually(async () => (await get(dataplanes[1]!, 'timed.test', '/two')).status === 200, 5_000, 'the edit');
+    expect((await get(dataplanes[1]!, 'timed.test', '/one')).status).toBe(404);
+
+    await net.deleteNamespacedIngress({ namespace: ns, name: 'timed' });
+    for (const dp of dataplanes) await eventually(async () => (await get(dp, 'timed.test', '/two')).status === 404, 5_000, 'the delete');
+  });
+
   it('writes Ingress status.loadBalancer from --publish-address', async () => {
     await eventually(async () => {
       const ing = await net.readNamespacedIngressStatus({ namespace: ns, name: 'app' });
@@ -230,6 +251,15 @@ describe('controller on a real API server', () => {
     await disc.replaceNamespacedEndpointSlice({ namespace: ns, name: 'web-1', body: backendSlice('web-1', 'web', [blue]) });
     await eventually(async () => echoed(await get(dataplanes[0]!, 'app.test')).backend === 'blue', 10_000, 'traffic back on blue via ctl-b');
     expect(b.logs.some((l) => l.msg === 'became leader')).toBe(true);
+    // The standby now writes status too.
+    await net.createNamespacedIngress({
+      namespace: ns,
+      body: { metadata: { name: 'after-failover' }, spec: { ingressClassName: CLASS, rules: [{ host: 'late.test', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] } },
+    });
+    await eventually(async () => {
+      const ing = await net.readNamespacedIngressStatus({ namespace: ns, name: 'after-failover' });
+      return ing.status?.loadBalancer?.ingress?.[0]?.ip === '192.0.2.10';
+    }, 15_000, 'ctl-b to write status');
   });
 
   it('serves a Route and reports Accepted, ResolvedRefs and Programmed with observedGeneration', async () => {
