@@ -1,0 +1,74 @@
+/**
+ * A/B a hot-path change: `node bench/compare.ts NAME=path/to/dataplane/main.ts …
+ * [--path /small] [--seconds 8] [--rounds 3]`. Each variant runs under the
+ * bench's pinning and backend, in alternation round after round, so noise
+ * from the rest of the machine falls on all of them alike; medians are
+ * printed. Use it with a scratch copy of the tree holding the candidate fix.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { applySnapshot } from '../test/helpers/snapshots.ts';
+import { freePorts, Sampler, startProc, waitForPort } from './lib/proc.ts';
+import { runWrk } from './lib/wrk.ts';
+import { DATAPLANE_MAIN, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
+import type { BenchEnv } from './peers/index.ts';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    path: { type: 'string', default: '/small' },
+    seconds: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '64' },
+  },
+});
+const variants = (positionals.length > 0 ? positionals : [`current=${DATAPLANE_MAIN}`]).map((p) => {
+  const i = p.indexOf('=');
+  return i > 0 ? { name: p.slice(0, i), main: path.resolve(p.slice(i + 1)) } : { name: p, main: path.resolve(p) };
+});
+
+const dir = mkdtempSync(path.join(tmpdir(), 'pyserve-compare-'));
+const ports = await freePorts(2);
+const env: BenchEnv = { dir, serverCpus: '1', loadCpus: '0', backendPorts: [ports[0]!], wsPort: ports[1]!, largeFile: path.join(dir, 'large.bin'), ...makeCertificate(dir) };
+const backends = await startBackends(env);
+const results = new Map<string, { rps: number; p99: number; cpu: number; rss: number }[]>();
+try {
+  for (let round = 0; round < Number(values.rounds); round++) {
+    for (const v of variants) {
+      const [trafficPort, adminPort] = await freePorts(2);
+      const proc = startProc(v.name, process.execPath, [
+        v.main, '--host', '127.0.0.1', '--traffic-port', String(trafficPort), '--admin-host', '127.0.0.1', '--admin-port', String(adminPort), '--log-level', 'warn',
+      ], { cpus: env.serverCpus, env: { PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: '/dev/null' });
+      try {
+        await waitForPort(adminPort!, proc);
+        await applySnapshot(`http://127.0.0.1:${adminPort}`, pyserveSnapshot(1, env, env.backendPorts[0]!), { token: PYSERVE_TOKEN });
+        await waitForPort(trafficPort!, proc);
+        const url = `http://127.0.0.1:${trafficPort}${values.path}`;
+        const connections = Number(values.connections);
+        await runWrk({ url, connections, durationS: Number(values.warmup), cpus: env.loadCpus });
+        const s = new Sampler(proc.pid);
+        s.start();
+        const r = await runWrk({ url, connections, durationS: Number(values.seconds), cpus: env.loadCpus });
+        const u = s.stop();
+        const list = results.get(v.name) ?? [];
+        list.push({ rps: r.reqPerSec, p99: r.latencyMs.p99, cpu: u.cpuPercent, rss: u.rssMiB });
+        results.set(v.name, list);
+        // req/s per CPU-second normalizes away CPU the rest of the machine took from the server.
+        process.stderr.write(`round ${round + 1} ${v.name}: ${r.reqPerSec} req/s (${Math.round(r.reqPerSec / (u.cpuPercent / 100))} per CPU-second), p99 ${r.latencyMs.p99} ms, CPU ${u.cpuPercent}%, RSS ${u.rssMiB} MiB\n`);
+      } finally {
+        await proc.stop();
+      }
+    }
+  }
+} finally {
+  await backends.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+console.log(`\nmedians over ${values.rounds} rounds, ${values.path}:`);
+for (const [name, list] of results) {
+  console.log(`  ${name.padEnd(16)} ${String(median(list.map((l) => l.rps))).padStart(7)} req/s  ${String(median(list.map((l) => Math.round(l.rps / (l.cpu / 100))))).padStart(7)} req/CPU-s  p99 ${median(list.map((l) => l.p99))} ms  RSS ${median(list.map((l) => l.rss))} MiB`);
+}
