@@ -4,13 +4,25 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { LOG_LEVELS } from './observability/log.ts';
+import { TRAFFIC_FEATURE_BOOLEANS, TRAFFIC_FEATURE_FLAGS, trafficFeatureOptions, trafficFeatureSchema } from './limits/flags.ts';
+import type { TrafficFeatureOptions } from './limits/flags.ts';
 
 /** Validated dataplane options, as {@link startDataplane} takes them. */
-export interface DataplaneOptions {
+export interface DataplaneOptions extends TrafficFeatureOptions {
   /** Traffic listener address. Default `0.0.0.0`. */
   trafficHost: string;
   /** Traffic listener port; 0 picks a free one. Default 8080. */
   trafficPort: number;
+  /** HTTPS listener port (same address as traffic); 0 picks a free one. Default 8443. */
+  httpsPort: number;
+  /**
+   * Port that HTTP → HTTPS redirects send clients to: the HTTPS port as
+   * clients see it (a Service maps 443 → 8443). 0 means the bound HTTPS port.
+   * Default 443.
+   */
+  httpsRedirectPort: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per client connection. Default 128. */
+  http2MaxConcurrentStreams: number;
   /** Admin listener address. Default `0.0.0.0`. */
   adminHost: string;
   /** Admin listener port; 0 picks a free one. Default 9901. */
@@ -31,6 +43,9 @@ export interface DataplaneOptions {
 const FLAGS = {
   'traffic-port': { env: 'PYSERVE_TRAFFIC_PORT', help: 'traffic listener port (default 8080, 0 = any free port)' },
   'admin-port': { env: 'PYSERVE_ADMIN_PORT', help: 'admin listener port (default 9901, 0 = any free port)' },
+  'https-port': { env: 'PYSERVE_HTTPS_PORT', help: 'HTTPS listener port, on the traffic address (default 8443, 0 = any free port)' },
+  'https-redirect-port': { env: 'PYSERVE_HTTPS_REDIRECT_PORT', help: 'port in HTTP -> HTTPS redirects (default 443, 0 = the bound HTTPS port)' },
+  'http2-max-concurrent-streams': { env: 'PYSERVE_HTTP2_MAX_CONCURRENT_STREAMS', help: 'HTTP/2 streams per client connection (default 128)' },
   host: { env: 'PYSERVE_HOST', help: 'traffic listener address (default 0.0.0.0)' },
   'admin-host': { env: 'PYSERVE_ADMIN_HOST', help: 'admin listener address (default 0.0.0.0)' },
   'admin-token': { env: 'PYSERVE_ADMIN_TOKEN', help: 'admin bearer token (prefer the env variable or a file: flags show in ps)' },
@@ -39,12 +54,17 @@ const FLAGS = {
   'drain-timeout-ms': { env: 'PYSERVE_DRAIN_TIMEOUT_MS', help: 'on SIGTERM, wait this long for in-flight requests (default 15000)' },
   'max-snapshot-bytes': { env: 'PYSERVE_MAX_SNAPSHOT_BYTES', help: 'largest accepted snapshot body (default 67108864)' },
   'log-level': { env: 'PYSERVE_LOG_LEVEL', help: `diagnostic log level: ${LOG_LEVELS.join(', ')} (default info)` },
+  // Limits, timeouts, compression: limits/flags.ts.
+  ...TRAFFIC_FEATURE_FLAGS,
 } as const;
 
 const port = z.coerce.number().int().min(0).max(65535);
 const Schema = z.object({
   'traffic-port': port.default(8080),
   'admin-port': port.default(9901),
+  'https-port': port.default(8443),
+  'https-redirect-port': port.default(443),
+  'http2-max-concurrent-streams': z.coerce.number().int().min(1).max(100_000).default(128),
   host: z.string().min(1).default('0.0.0.0'),
   'admin-host': z.string().min(1).default('0.0.0.0'),
   'admin-token': z.string().optional(),
@@ -53,6 +73,7 @@ const Schema = z.object({
   'drain-timeout-ms': z.coerce.number().int().min(0).max(3_600_000).default(15_000),
   'max-snapshot-bytes': z.coerce.number().int().min(1024).max(2 ** 31).default(64 * 1024 * 1024),
   'log-level': z.enum(LOG_LEVELS).default('info'),
+  ...trafficFeatureSchema,
 });
 
 /** Thrown for unusable options; main prints the message and exits 2. */
@@ -73,7 +94,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
       strict: true,
       allowPositionals: false,
       options: {
-        ...Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: k === 'insecure-admin' ? 'boolean' : 'string' } as const])),
+        ...Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: k === 'insecure-admin' || TRAFFIC_FEATURE_BOOLEANS.has(k) ? 'boolean' : 'string' } as const])),
         help: { type: 'boolean' },
       },
     });
@@ -108,6 +129,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
   return {
     trafficHost: o.host,
     trafficPort: o['traffic-port'],
+    httpsPort: o['https-port'],
+    httpsRedirectPort: o['https-redirect-port'],
+    http2MaxConcurrentStreams: o['http2-max-concurrent-streams'],
     adminHost: o['admin-host'],
     adminPort: o['admin-port'],
     adminToken: token,
@@ -115,5 +139,6 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     drainTimeoutMs: o['drain-timeout-ms'],
     maxSnapshotBytes: o['max-snapshot-bytes'],
     logLevel: o['log-level'],
+    ...trafficFeatureOptions(o),
   };
 }

@@ -12,13 +12,30 @@ import type { DataplaneOptions } from './options.ts';
 import { createTrafficServer } from './server/traffic.ts';
 import { listen } from './server/listen.ts';
 import { PoolRegistry } from './upstream/pool.ts';
+import { H2SessionRegistry } from './upstream/h2-sessions.ts';
+import { TlsManager } from './tls/contexts.ts';
+import type { GeneratedCertificate } from './tls/x509.ts';
+import { DEFAULT_LIMITS } from './limits/defaults.ts';
+import type { ListenerLimits } from './limits/defaults.ts';
+import { DEFAULT_COMPRESSION } from './middleware/compression.ts';
+import type { CompressionSettings } from './middleware/compression.ts';
+import type { FeatureDefaults } from './middleware/order.ts';
+import { TunnelRegistry } from './websocket/registry.ts';
+import { attachExtendedConnect, attachUpgradeHandler } from './websocket/upgrade.ts';
+import type { UpgradeEntryDeps } from './websocket/upgrade.ts';
 
 /** Options of {@link startDataplane}; every field has the CLI's default. */
-export interface StartOptions extends Partial<DataplaneOptions> {
+export interface StartOptions extends Partial<Omit<DataplaneOptions, 'timeouts' | 'limits' | 'compression'>> {
   /** Loggers to use instead of stdout ones at `logLevel`. */
   loggers?: DataplaneLoggers;
   /** Route timeout defaults, for routes that do not set their own. */
   timeouts?: Partial<TimeoutDefaults>;
+  /** Listener limits; unset fields keep their defaults (limits/defaults.ts). */
+  limits?: Partial<ListenerLimits>;
+  /** Compression defaults for routes that do not set their own. */
+  compression?: Partial<CompressionSettings>;
+  /** Serve this instead of a freshly generated self-signed default certificate. */
+  defaultCertificate?: GeneratedCertificate;
 }
 
 /** A running dataplane. */
@@ -27,6 +44,8 @@ export interface RunningDataplane {
   readonly trafficPort: number;
   /** Bound admin port (useful with port 0). */
   readonly adminPort: number;
+  /** Bound HTTPS port (useful with port 0). */
+  readonly httpsPort: number;
   /**
    * Graceful shutdown: readiness turns false, the traffic listener stops
    * accepting, in-flight requests get up to `drainTimeoutMs`, then every
@@ -48,11 +67,42 @@ export async function startDataplane(opts: StartOptions = {}): Promise<RunningDa
   const pools = new PoolRegistry({
     onEvent: (event, key, connectTimeoutMs) => log.debug({ upstream: key, connectTimeoutMs }, `upstream pool ${event}`),
   });
-  const store = new ConfigStore(pools, { ...DEFAULT_TIMEOUTS, ...opts.timeouts });
+  const h2 = new H2SessionRegistry({
+    onEvent: (event, key, detail) => log.debug({ upstream: key, err: detail }, `upstream HTTP/2 session ${event}`),
+  });
   let inFlight = (): number => 0;
-  const metrics = createMetrics({ upstreamPools: () => pools.size, inFlight: () => inFlight() });
-  const traffic = createTrafficServer({ store, pools, metrics, log, access });
+  const metrics = createMetrics({ upstreamPools: () => pools.size + h2.size, inFlight: () => inFlight() });
+  const tls = new TlsManager({ log, registry: metrics.registry, defaultCertificate: opts.defaultCertificate });
+  const limits: ListenerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const features: FeatureDefaults = {
+    maxBodyBytes: limits.maxBodyBytes,
+    clientBodyTimeoutMs: limits.clientBodyTimeoutMs,
+    compression: { ...DEFAULT_COMPRESSION, ...opts.compression },
+  };
+  // WebSockets outlive snapshots; one whose route leaves gets the drain timeout, then 1001.
+  const tunnels = new TunnelRegistry(metrics.registry);
+  const store = new ConfigStore(pools, { ...DEFAULT_TIMEOUTS, ...opts.timeouts }, {
+    tls,
+    upstreams: [h2],
+    features,
+    onRouting: (routing) => tunnels.routesChanged(routing.routeNames, drainTimeoutMs),
+  });
+  let httpsPort = 0;
+  const upgrades: UpgradeEntryDeps = {
+    store, tunnels, metrics, log, access,
+    maxUriBytes: limits.maxUriBytes,
+    isDraining: () => draining,
+    httpsRedirectPort: () => opts.httpsRedirectPort === undefined || opts.httpsRedirectPort === 0 ? httpsPort : opts.httpsRedirectPort,
+  };
+  const traffic = createTrafficServer({ store, pools, h2, metrics, log, access }, {
+    limits,
+    tls,
+    httpsRedirectPort: opts.httpsRedirectPort ?? 443,
+    http2: { maxConcurrentStreams: opts.http2MaxConcurrentStreams ?? 128 },
+  });
   inFlight = () => traffic.inFlight;
+  attachUpgradeHandler(traffic.server, upgrades);
+  attachExtendedConnect(traffic.h2Server, upgrades);
   const admin = createAdminServer({
     token,
     maxSnapshotBytes: opts.maxSnapshotBytes ?? 64 * 1024 * 1024,
@@ -67,21 +117,26 @@ export async function startDataplane(opts: StartOptions = {}): Promise<RunningDa
   let adminPort: number;
   try {
     trafficPort = await traffic.listen(opts.trafficPort ?? 8080, opts.trafficHost ?? '0.0.0.0');
+    httpsPort = await traffic.listenTls(opts.httpsPort ?? 8443, opts.trafficHost ?? '0.0.0.0');
     adminPort = await listen(admin, opts.adminPort ?? 9901, opts.adminHost ?? '0.0.0.0');
   } catch (err) {
-    traffic.server.close();
+    await traffic.drain(0);
     admin.close();
     throw err;
   }
-  access.info({ trafficPort, adminPort }, 'listening');
+  access.info({ trafficPort, httpsPort, adminPort }, 'listening');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       draining = true;
-      log.info({ inFlight: traffic.inFlight, drainTimeoutMs }, 'draining');
-      const result = await traffic.drain(drainTimeoutMs);
-      await pools.closeAll(1_000);
+      log.info({ inFlight: traffic.inFlight, websockets: tunnels.size, drainTimeoutMs }, 'draining');
+      // WebSockets get the same drain timeout, then a 1001 close frame each
+      // way; the traffic drain cuts connections only after that.
+      const websocketsClosed = tunnels.drain(drainTimeoutMs);
+      const [drained, closedByProxy] = await Promise.all([traffic.drain(drainTimeoutMs, websocketsClosed), websocketsClosed]);
+      const result = { ...drained, websocketsClosed: closedByProxy };
+      await Promise.all([pools.closeAll(1_000), h2.closeAll(1_000)]);
       await new Promise<void>((resolve) => {
         admin.close(() => resolve());
         admin.closeAllConnections();
@@ -90,5 +145,5 @@ export async function startDataplane(opts: StartOptions = {}): Promise<RunningDa
     })();
     return closing;
   };
-  return { trafficPort, adminPort, close };
+  return { trafficPort, httpsPort, adminPort, close };
 }

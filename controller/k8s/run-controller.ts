@@ -143,6 +143,7 @@ export async function runController(opts: ControllerOptions, log: Logger): Promi
     services: services.list(),
     endpointSlices: endpointSlices.list(),
     routes: routes.list(),
+    secrets: secrets.list(),
   });
 
   async function build(kinds: ReadonlySet<ChangeKind>): Promise<void> {

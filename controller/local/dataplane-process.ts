@@ -41,6 +41,9 @@ export function startDataplaneProcess(opts: DataplaneProcessOptions): Promise<Da
     DATAPLANE_MAIN,
     '--host', opts.trafficHost,
     '--traffic-port', String(opts.trafficPort),
+    // Local mode has no fixed HTTPS port to claim (two local runs must not collide); the
+    // dataplane's `listening` line tells which one it got.
+    '--https-port', '0',
     '--admin-host', '127.0.0.1',
     '--admin-port', String(opts.adminPort ?? 0),
     ...(opts.extraArgs ?? []),

@@ -91,12 +91,24 @@ const EndpointSlice = z.looseObject({
   })).nullish(),
 });
 
+// Only TLS Secrets matter to PyServe. stringData is accepted as kubectl does
+// and folded into base64 `data` by the parser, so the translator sees one shape.
+const Secret = z.looseObject({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('Secret'),
+  metadata: Metadata,
+  type: z.literal('kubernetes.io/tls'),
+  data: z.record(z.string(), z.string().regex(/^[A-Za-z0-9+/=\s]*$/, 'must be base64')).optional(),
+  stringData: z.record(z.string(), z.string()).optional(),
+});
+
 /** Schemas for the kinds local mode understands, keyed by `kind`. */
 export const manifestSchemas = {
   Ingress,
   IngressClass,
   Service,
   EndpointSlice,
+  Secret,
 } as const;
 
 /** Kinds local mode reads; anything else is reported and ignored. */

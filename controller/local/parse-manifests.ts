@@ -116,6 +116,12 @@ function checkObject(
   }
   const object = parsed.data as unknown as KubeObject;
   object.metadata.namespace ??= 'default';
+  if (kind === 'Secret' && object.stringData) {
+    const data = { ...(object.data as Record<string, string> | undefined) };
+    for (const [k, v] of Object.entries(object.stringData as Record<string, string>)) data[k] = Buffer.from(v).toString('base64');
+    object.data = data;
+    delete object.stringData;
+  }
   objects.push({ object, file, line: where.line });
 
   const shorthand = object.metadata.annotations?.[ENDPOINTS_ANNOTATION];

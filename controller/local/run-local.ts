@@ -143,6 +143,7 @@ function toClusterState(objects: LocatedObject[]): ClusterState {
     ingressClasses: of('IngressClass'),
     services: of('Service'),
     endpointSlices: of('EndpointSlice'),
+    secrets: of('Secret'),
   } as unknown as ClusterState;
 }
 

@@ -1,7 +1,8 @@
 // Snapshot → data structures the request path only reads. Everything that can
 // be decided from config alone (regexes, reply bodies, weights, timeouts) is
 // decided here, once per snapshot, never per request.
-import type { Endpoints, Route, Routing } from '../snapshot/schema.ts';
+import type { ClusterProtocol, Endpoints, Route, Routing, VirtualHostTls } from '../snapshot/schema.ts';
+import { hstsHeader } from '../tls/policy.ts';
 import { HostMap } from '../routing/host-map.ts';
 import { compilePathMatch } from '../routing/path-match.ts';
 import { compileConditions } from '../routing/conditions.ts';
@@ -10,6 +11,12 @@ import type { MatchableRoute } from '../routing/table.ts';
 import { RoundRobin, SmoothWeighted } from '../upstream/balancer.ts';
 import { upstreamEndpoint } from '../upstream/endpoint.ts';
 import type { UpstreamEndpoint } from '../upstream/endpoint.ts';
+import { compileChain, DEFAULT_FEATURES } from '../middleware/order.ts';
+import type { FeatureDefaults, RouteChain } from '../middleware/order.ts';
+import { compileTransforms } from '../transforms/index.ts';
+import type { RouteTransforms } from '../transforms/index.ts';
+import { compileRedirect } from '../transforms/redirect.ts';
+import type { RedirectReply } from '../transforms/redirect.ts';
 
 /** Timeouts a route gets when the snapshot leaves them out (milliseconds). */
 export interface TimeoutDefaults {
@@ -19,10 +26,12 @@ export interface TimeoutDefaults {
   responseMs: number;
   /** Whole request; 0 disables. */
   requestMs: number;
+  /** Idle time after which an upgraded connection (WebSocket) is closed; 0 disables. */
+  websocketIdleMs: number;
 }
 
-/** Defaults used by the dataplane: 5 s connect, 60 s response, no whole-request limit. */
-export const DEFAULT_TIMEOUTS: TimeoutDefaults = { connectMs: 5_000, responseMs: 60_000, requestMs: 0 };
+/** Defaults used by the dataplane: 5 s connect, 60 s response, no whole-request limit, 1 h WebSocket idle. */
+export const DEFAULT_TIMEOUTS: TimeoutDefaults = { connectMs: 5_000, responseMs: 60_000, requestMs: 0, websocketIdleMs: 3_600_000 };
 
 /** A locally answered route. */
 export interface DirectReply {
@@ -37,14 +46,24 @@ export interface ForwardPlan {
   readonly type: 'forward';
   /** Cluster names by weight. */
   readonly backends: SmoothWeighted<string>;
+  /** Protocol of every cluster of the snapshot (shared by all routes). */
+  readonly protocols: ReadonlyMap<string, ClusterProtocol>;
 }
 
 /** A route ready for the request path. */
 export interface CompiledRoute extends MatchableRoute {
   /** Route name from the snapshot; the `route` label of metrics and logs. */
   readonly name: string;
-  readonly action: DirectReply | ForwardPlan;
+  readonly action: DirectReply | ForwardPlan | RedirectReply;
   readonly timeouts: Readonly<TimeoutDefaults>;
+  /** Answer plain-HTTP requests with a 308 to https (the virtual host has TLS and the route did not opt out, or the route forces it). */
+  readonly redirectHttps: boolean;
+  /** `Strict-Transport-Security` value for HTTPS responses, when the virtual host asks for one. */
+  readonly hsts: string | undefined;
+  /** Middleware of the route, in phase order (middleware/order.ts). */
+  readonly chain: RouteChain;
+  /** Path, Host and header rewrites (transforms/index.ts). */
+  readonly transforms: RouteTransforms;
 }
 
 /** The compiled routing section. */
@@ -53,6 +72,8 @@ export interface CompiledRouting {
   readonly table: RouteTable<CompiledRoute>;
   /** Distinct upstream connect timeouts in use, so unused pools can be closed. */
   readonly connectTimeouts: ReadonlySet<number>;
+  /** Names of all routes, so WebSockets opened on a route that left can be closed. */
+  readonly routeNames: ReadonlySet<string>;
 }
 
 /** Thrown when a snapshot passes validation but cannot be compiled. */
@@ -68,15 +89,18 @@ export class CompileError extends Error {
 const DEFAULT_CONTENT_TYPE = 'text/plain; charset=utf-8';
 
 /** Compile the routing section. Throws {@link CompileError}. */
-export function compileRouting(routing: Routing, defaults: TimeoutDefaults = DEFAULT_TIMEOUTS): CompiledRouting {
+export function compileRouting(routing: Routing, defaults: TimeoutDefaults = DEFAULT_TIMEOUTS, features: FeatureDefaults = DEFAULT_FEATURES): CompiledRouting {
   const problems: string[] = [];
   const hosts = new HostMap<readonly CompiledRoute[]>();
   const connectTimeouts = new Set<number>();
+  const routeNames = new Set<string>();
+  const protocols = new Map(routing.clusters.map((c) => [c.name, c.protocol]));
   routing.virtualHosts.forEach((vh, i) => {
     const routes: CompiledRoute[] = [];
     vh.routes.forEach((route, j) => {
       try {
-        const compiled = compileRoute(route, defaults);
+        const compiled = compileRoute(route, defaults, protocols, vh.tls, features);
+        routeNames.add(compiled.name);
         if (compiled.action.type === 'forward') connectTimeouts.add(compiled.timeouts.connectMs);
         routes.push(compiled);
       } catch (err) {
@@ -88,26 +112,33 @@ export function compileRouting(routing: Routing, defaults: TimeoutDefaults = DEF
     }
   });
   if (problems.length > 0) throw new CompileError(problems);
-  return { hash: routing.hash, table: new RouteTable(hosts), connectTimeouts };
+  return { hash: routing.hash, table: new RouteTable(hosts), connectTimeouts, routeNames };
 }
 
-function compileRoute(route: Route, defaults: TimeoutDefaults): CompiledRoute {
+function compileRoute(route: Route, defaults: TimeoutDefaults, protocols: ReadonlyMap<string, ClusterProtocol>, tls: VirtualHostTls | undefined, features: FeatureDefaults): CompiledRoute {
   const t = route.timeouts;
   const timeouts: TimeoutDefaults = {
     connectMs: t?.upstreamConnectMs ?? defaults.connectMs,
     responseMs: t?.upstreamResponseMs ?? defaults.responseMs,
     requestMs: t?.requestMs ?? defaults.requestMs,
+    websocketIdleMs: t?.websocketIdleMs ?? defaults.websocketIdleMs,
   };
   const a = route.action;
-  const action: DirectReply | ForwardPlan = a.type === 'direct'
+  const action: DirectReply | ForwardPlan | RedirectReply = a.type === 'direct'
     ? { type: 'direct', status: a.status, body: Buffer.from(a.body ?? '', 'utf8'), contentType: a.contentType ?? DEFAULT_CONTENT_TYPE }
-    : { type: 'forward', backends: new SmoothWeighted(a.backends.map((b) => ({ item: b.cluster, weight: b.weight }))) };
+    : a.type === 'redirect'
+      ? compileRedirect(a, route.match.path)
+      : { type: 'forward', backends: new SmoothWeighted(a.backends.map((b) => ({ item: b.cluster, weight: b.weight }))), protocols };
   return {
     name: route.name,
     matchPath: compilePathMatch(route.match.path),
     conditions: compileConditions(route.match),
     action,
     timeouts,
+    redirectHttps: route.forceRedirectHttp === true || (tls !== undefined && (route.redirectHttp ?? tls.redirectHttp ?? true)),
+    hsts: tls?.hsts !== undefined ? hstsHeader(tls.hsts) : undefined,
+    chain: compileChain(route, features),
+    transforms: compileTransforms(route),
   };
 }
 

@@ -4,12 +4,28 @@ import type { Snapshot } from '../snapshot/schema.ts';
 import { compileEndpoints, compileRouting, DEFAULT_TIMEOUTS } from './compile.ts';
 import type { CompiledEndpoints, CompiledRouting, TimeoutDefaults } from './compile.ts';
 import type { PoolRegistry } from '../upstream/pool.ts';
+import type { CompiledTls, TlsManager } from '../tls/contexts.ts';
+import type { FeatureDefaults } from '../middleware/order.ts';
 
 /** The configuration serving traffic. Immutable once published. */
 export interface ActiveConfig {
   readonly generation: number;
   readonly routing: CompiledRouting;
   readonly endpoints: CompiledEndpoints;
+  /** Certificates and SNI map; undefined when the store runs without TLS (unit tests). */
+  readonly tls: CompiledTls | undefined;
+}
+
+/** Optional parts of the dataplane that follow snapshot swaps. */
+export interface StoreExtensions {
+  /** Builds the TLS config from each new routing section. */
+  readonly tls?: TlsManager;
+  /** Other upstream connection holders (HTTP/2 sessions) that drop endpoints which left. */
+  readonly upstreams?: readonly { retain(keys: ReadonlySet<string>): void }[];
+  /** Defaults of per-route features (body limit, compression) from the flags. */
+  readonly features?: FeatureDefaults;
+  /** Told of each new routing section after the swap (open WebSockets check their route is still there). */
+  readonly onRouting?: (routing: CompiledRouting) => void;
 }
 
 /** What {@link ConfigStore.apply} did. */
@@ -27,10 +43,12 @@ export class ConfigStore {
   #current: ActiveConfig | undefined;
   readonly #pools: PoolRegistry;
   readonly #defaults: TimeoutDefaults;
+  readonly #ext: StoreExtensions;
 
-  constructor(pools: PoolRegistry, defaults: TimeoutDefaults = DEFAULT_TIMEOUTS) {
+  constructor(pools: PoolRegistry, defaults: TimeoutDefaults = DEFAULT_TIMEOUTS, ext: StoreExtensions = {}) {
     this.#pools = pools;
     this.#defaults = defaults;
+    this.#ext = ext;
   }
 
   /** The config to serve with, or undefined before the first snapshot. */
@@ -47,10 +65,18 @@ export class ConfigStore {
     const prev = this.#current;
     const sameRouting = prev?.routing.hash === snapshot.routing.hash;
     const sameEndpoints = prev?.endpoints.hash === snapshot.endpoints.hash;
-    const routing = sameRouting ? prev!.routing : compileRouting(snapshot.routing, this.#defaults);
+    const routing = sameRouting ? prev!.routing : compileRouting(snapshot.routing, this.#defaults, this.#ext.features);
     const endpoints = sameEndpoints ? prev!.endpoints : compileEndpoints(snapshot.endpoints);
-    this.#current = { generation: snapshot.generation, routing, endpoints };
-    if (!sameRouting || !sameEndpoints) this.#pools.retain(endpoints.keys, routing.connectTimeouts);
+    // Last before the swap: TLS compilation never throws (bad certificates fall back
+    // to the default one), so nothing after it can leave a half-applied snapshot.
+    const tls = sameRouting ? prev!.tls : this.#ext.tls?.compile(snapshot.routing);
+    this.#current = { generation: snapshot.generation, routing, endpoints, tls };
+    if (!sameRouting && tls !== undefined) this.#ext.tls!.activate(tls);
+    if (!sameRouting) this.#ext.onRouting?.(routing);
+    if (!sameRouting || !sameEndpoints) {
+      this.#pools.retain(endpoints.keys, routing.connectTimeouts);
+      for (const u of this.#ext.upstreams ?? []) u.retain(endpoints.keys);
+    }
     return { applied: !(sameRouting && sameEndpoints), routingRebuilt: !sameRouting, endpointsRebuilt: !sameEndpoints };
   }
 }

@@ -1,12 +1,30 @@
-// Method, header and query conditions of a route, compiled to one predicate.
+// Method, header, query and cookie conditions of a route, compiled to one predicate.
 // Routes without such conditions get `null`, so the common case costs one
 // null check per route on the request path.
 import type { RouteMatch, ValueMatch } from '../snapshot/schema.ts';
 import type { RequestHead } from './request-head.ts';
 
-/** Parsed query parameters, computed at most once per request. */
+/** Parsed query parameters (and cookies), computed at most once per request. */
 export interface QueryCache {
   params: URLSearchParams | undefined;
+  /** Cookies by name, first occurrence; parsed when a route first asks. */
+  cookies?: Map<string, string>;
+}
+
+/**
+ * Cookie header(s) → name/value, first occurrence of a name winning. Values
+ * stay as sent (not decoded), as nginx's `$cookie_<name>` gives them.
+ */
+export function parseCookies(raw: string | string[] | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  if (raw === undefined) return out;
+  for (const pair of (Array.isArray(raw) ? raw.join('; ') : raw).split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq === -1) continue;
+    const name = pair.slice(0, eq).trim();
+    if (name !== '' && !out.has(name)) out.set(name, pair.slice(eq + 1).trim());
+  }
+  return out;
 }
 
 /** Tests the non-path conditions of a route. */
@@ -49,6 +67,15 @@ export function compileConditions(match: RouteMatch): ConditionMatcher | null {
       // The first occurrence decides, as in Gateway API query matching.
       const value = cache.params.get(name);
       return value !== null && test(value);
+    });
+  }
+  for (const c of match.cookies ?? []) {
+    const name = c.name;
+    const test = compileValueTest(c);
+    tests.push((head, cache) => {
+      cache.cookies ??= parseCookies(head.headers.cookie);
+      const value = cache.cookies.get(name);
+      return value !== undefined && test(value);
     });
   }
   if (tests.length === 0) return null;

@@ -9,6 +9,10 @@ export interface RequestContext {
   readonly path: string;
   /** Normalized host used for the virtual host lookup. */
   readonly host: string;
+  /** Arrived over TLS (either HTTP version): `X-Forwarded-Proto: https`, no redirect, HSTS. */
+  readonly secure: boolean;
+  /** A gRPC request (`content-type: application/grpc…`): local errors are answered as gRPC statuses. */
+  readonly grpc: boolean;
   /** Matched route name. */
   route: string | undefined;
   /** Cluster the request was sent to. */

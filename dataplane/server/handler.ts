@@ -15,12 +15,36 @@ import type { RequestContext } from './context.ts';
 import { clientAddressOf } from './headers.ts';
 import { replyDirect, replyError } from './local-reply.ts';
 import { requestIdFor } from './request-id.ts';
+import { isGrpcRequest } from '../http2/grpc.ts';
+import { replyHttpsRedirect, wantsHttpsRedirect } from '../tls/policy.ts';
+import { runRequestHooks } from '../middleware/order.ts';
+import { replyBodyRefused } from '../limits/body.ts';
+import { DEFAULT_LIMITS } from '../limits/defaults.ts';
+import { upstreamPathAndQuery } from '../transforms/index.ts';
+import { replyRedirect } from '../transforms/redirect.ts';
 
 /** What the request handler needs. */
 export interface HandlerDeps extends ProxyDeps {
   readonly store: ConfigStore;
   /** Access log, one line per request. */
   readonly access: Logger;
+  /** Port that HTTP → HTTPS redirects point to (443 is left out of the URL). Read per request: known only once listening. */
+  readonly httpsRedirectPort?: () => number;
+  /** Longest request target accepted; longer gets 414. Default 8 KiB. */
+  readonly maxUriBytes?: number;
+}
+
+// Requests whose `Expect: 100-continue` the server left to this handler
+// (a 'checkContinue' listener): the 100 is sent only once the request passed
+// its checks, so a refused body is never sent.
+const awaitingContinue = new WeakSet<IncomingMessage>();
+
+/** Wrap the request handler as the server's `checkContinue` listener. */
+export function checkContinueHandler(handler: (req: IncomingMessage, res: ServerResponse) => void): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    awaitingContinue.add(req);
+    handler(req, res);
+  };
 }
 
 /** Hooks the traffic server uses to track requests for draining. */
@@ -62,6 +86,8 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
     }, 'request');
   };
 
+  const maxUriBytes = deps.maxUriBytes ?? DEFAULT_LIMITS.maxUriBytes;
+
   return (req, res) => {
     const startedAt = performance.now();
     // Kept here: by the time the response closes, req.socket may be detached.
@@ -71,7 +97,8 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
     req.on('error', () => undefined);
     res.on('error', () => undefined);
     const { path, rawQuery, pathAndQuery, authority } = splitTarget(req.url ?? '/');
-    const hostHeader = authority ?? req.headers.host;
+    // HTTP/2 carries the host in :authority; Host is only a fallback there (RFC 9113 §8.3.1).
+    const hostHeader = authority ?? (req.headers[':authority'] as string | undefined) ?? req.headers.host;
     const ctx: RequestContext = {
       requestId: requestIdFor(req.headers['x-request-id']),
       startedAt,
@@ -79,6 +106,8 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
       method: req.method ?? 'GET',
       path,
       host: normalizeHost(hostHeader),
+      secure: (req.socket as { encrypted?: boolean }).encrypted === true,
+      grpc: isGrpcRequest(req.headers),
       route: undefined,
       cluster: undefined,
       upstream: undefined,
@@ -105,6 +134,10 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
         replyError(res, ctx, 400, 'more than one Host header');
         return;
       }
+      if ((req.url ?? '').length > maxUriBytes) {
+        replyError(res, ctx, 414, `request target longer than ${maxUriBytes} bytes`);
+        return;
+      }
       const config = deps.store.current;
       if (config === undefined) {
         replyError(res, ctx, 503, 'no configuration received yet');
@@ -116,12 +149,33 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
         return;
       }
       ctx.route = route.name;
+      if (!ctx.secure) {
+        if (route.redirectHttps && ctx.host !== '' && wantsHttpsRedirect(path)) {
+          replyHttpsRedirect(res, ctx, pathAndQuery, deps.httpsRedirectPort?.() ?? 443);
+          return;
+        }
+      } else if (route.hsts !== undefined) {
+        res.setHeader('strict-transport-security', route.hsts);
+      }
+      // Access and limits phases (middleware/order.ts), e.g. a declared body over the limit.
+      const refused = runRequestHooks(route.chain, req, ctx);
+      if (refused !== undefined) {
+        if (refused.close) replyBodyRefused(req, res, ctx, refused.status, refused.reason);
+        else replyError(res, ctx, refused.status, refused.reason);
+        return;
+      }
       if (route.action.type === 'direct') {
         replyDirect(res, ctx, route.action);
         return;
       }
+      if (route.action.type === 'redirect') {
+        replyRedirect(res, ctx, route.action.status, route.action.location({ secure: ctx.secure, host: ctx.host, hostHeader, path, rawQuery }));
+        return;
+      }
+      if (awaitingContinue.has(req)) res.writeContinue();
       proxyRequest(req, res, ctx, route as CompiledRoute & { action: ForwardPlan }, config.endpoints, {
-        pathAndQuery,
+        // Request transforms (phase 3): the rewritten path; headers are edited where they are built.
+        pathAndQuery: upstreamPathAndQuery(route.transforms, path, rawQuery, pathAndQuery),
         host: hostHeader,
         listenerPort: req.socket.localPort ?? 0,
       }, deps);

@@ -2,9 +2,13 @@
 // one connection and must never be forwarded (RFC 9110 §7.6.1), in either
 // direction, nor may any header the Connection header names.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { editFlatHeaders, editHeaderObject } from '../transforms/headers.ts';
+import type { HeaderEdits } from '../transforms/headers.ts';
 
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  // Connection-specific in HTTP/2 (RFC 9113 §8.2.2), and refused by Node's http2 if forwarded.
+  'http2-settings',
 ]);
 
 // Set by the proxy itself; whatever the client sent under these names is
@@ -38,6 +42,12 @@ export interface ForwardingInfo {
   requestId: string;
   /** Content-Length to send, only when a body is forwarded with a known length. */
   contentLength: string | undefined;
+  /** Scheme the client used, for X-Forwarded-Proto. Default `http`. */
+  proto?: 'http' | 'https';
+  /** Host sent upstream instead of `host` (route `rewrite.host`); X-Forwarded-Host keeps the client's. */
+  upstreamHost?: string | undefined;
+  /** The route's request header edits, applied last so they can replace forwarding headers too. */
+  edits?: HeaderEdits | null;
 }
 
 /**
@@ -56,23 +66,34 @@ export function upstreamRequestHeaders(
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || REWRITTEN.has(lower)) continue;
     if (listed?.has(lower)) continue;
+    // HTTP/2 pseudo-headers (:method, :authority, …) are part of the request line, not fields.
+    if (lower.charCodeAt(0) === 0x3a) continue;
     out.push(name, rawHeaders[i + 1]!);
   }
-  // Preserve the client's Host, as ingress-nginx does by default.
-  if (info.host !== undefined) out.push('host', info.host);
+  // Preserve the client's Host, as ingress-nginx does by default, unless the route rewrites it.
+  const host = info.upstreamHost ?? info.host;
+  if (host !== undefined) out.push('host', host);
   if (info.contentLength !== undefined) out.push('content-length', info.contentLength);
   const prior = parsed['x-forwarded-for'];
   out.push('x-forwarded-for', prior ? `${prior}, ${info.clientAddress}` : info.clientAddress);
-  out.push('x-forwarded-proto', 'http');
+  out.push('x-forwarded-proto', info.proto ?? 'http');
   if (info.host !== undefined) out.push('x-forwarded-host', info.host);
   out.push('x-forwarded-port', String(info.listenerPort));
   out.push('x-real-ip', info.clientAddress);
   out.push('x-request-id', info.requestId);
-  return out;
+  return info.edits ? editFlatHeaders(out, info.edits) : out;
 }
 
-/** Upstream response headers for the client: hop-by-hop and Connection-listed names removed. */
-export function clientResponseHeaders(upstream: IncomingHttpHeaders | Record<string, string | string[] | undefined>, requestId: string): OutgoingHttpHeaders {
+/**
+ * Upstream response headers for the client: hop-by-hop and Connection-listed
+ * names removed, then the route's response header edits applied (before any
+ * response hook such as compression sees them).
+ */
+export function clientResponseHeaders(
+  upstream: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
+  requestId: string,
+  edits: HeaderEdits | null = null,
+): OutgoingHttpHeaders {
   const listed = connectionTokens(upstream.connection);
   const out: OutgoingHttpHeaders = {};
   for (const name of Object.keys(upstream)) {
@@ -82,6 +103,7 @@ export function clientResponseHeaders(upstream: IncomingHttpHeaders | Record<str
     if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
     out[lower] = value;
   }
+  if (edits !== null) editHeaderObject(out, edits);
   out['x-request-id'] = requestId;
   return out;
 }

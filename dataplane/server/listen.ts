@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { Server } from 'node:net';
 
 /** Listen and resolve with the bound port (the real one when `port` is 0). */
 export function listen(server: Server, port: number, host: string): Promise<number> {

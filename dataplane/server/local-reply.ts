@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { ServerResponse } from 'node:http';
 import type { DirectReply } from '../config/compile.ts';
 import type { RequestContext } from './context.ts';
+import { replyGrpcError } from '../http2/grpc.ts';
 
 /** Answer with a short text error naming the request id, so users can quote it. */
 export function replyError(res: ServerResponse, ctx: RequestContext, status: number, reason: string): void {
@@ -10,6 +11,10 @@ export function replyError(res: ServerResponse, ctx: RequestContext, status: num
   if (res.headersSent) {
     // Too late to change the status: the only honest signal left is a broken connection.
     res.destroy();
+    return;
+  }
+  if (ctx.grpc) {
+    replyGrpcError(res, ctx, status, reason);
     return;
   }
   const body = `${status} ${STATUS_CODES[status] ?? ''}: ${reason}\nrequest id: ${ctx.requestId}\n`;

@@ -1,11 +1,34 @@
-// The traffic listener and its graceful drain. Node keeps a keep-alive
-// connection open after server.close(), so the drain also marks responses
-// `Connection: close` and closes connections as they turn idle.
+// The traffic listeners and their graceful drain.
+//
+// Two listening sockets feed two protocol servers that never listen themselves:
+//
+//   plain port ── sniff the first bytes ──┬─ HTTP/2 preface ─▶ h2Server (h2c, prior knowledge)
+//                                         └─ anything else ──▶ server   (HTTP/1.1)
+//   TLS port ──── handshake (SNI, ALPN) ──┬─ ALPN h2 ────────▶ h2Server
+//                                         └─ http/1.1 / none ▶ server
+//
+// So one HTTP/1.1 server and one HTTP/2 server carry every connection, with one
+// request handler, one `upgrade`/`clientError` hook each and one drain.
+// Node keeps a keep-alive connection open after close(), so the drain also
+// marks HTTP/1.1 responses `Connection: close`, closes HTTP/1.1 connections as
+// they turn idle, and sends HTTP/2 sessions a GOAWAY.
 import { createServer, STATUS_CODES } from 'node:http';
 import type { Server, ServerResponse } from 'node:http';
+import { createServer as createHttp2Server } from 'node:http2';
+import type { Http2Server, Http2ServerRequest, Http2ServerResponse, Http2Session, ServerHttp2Session } from 'node:http2';
+import { createServer as createNetServer } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { createServer as createTlsServer } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { Counter } from 'prom-client';
 import { NO_ROUTE } from '../observability/metrics.ts';
-import { createRequestHandler } from './handler.ts';
+import { ALPN_PROTOCOLS } from '../tls/contexts.ts';
+import type { TlsManager } from '../tls/contexts.ts';
+import { checkContinueHandler, createRequestHandler } from './handler.ts';
+import { DEFAULT_LIMITS } from '../limits/defaults.ts';
+import type { ListenerLimits } from '../limits/defaults.ts';
+import { applyConnectionLimit, clientErrorStatus, http1ServerOptions } from '../limits/server.ts';
 import { listen } from './listen.ts';
 import type { HandlerDeps } from './handler.ts';
 
@@ -17,30 +40,102 @@ export interface DrainResult {
   cut: number;
 }
 
-/** The traffic listener. */
-export interface TrafficServer {
-  readonly server: Server;
-  /** Requests received and not finished. */
-  readonly inFlight: number;
-  /** Listen and resolve with the bound port. */
-  listen(port: number, host: string): Promise<number>;
+/** HTTP/2 server limits. Defaults follow nginx where it has an equivalent. */
+export interface Http2Limits {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS per connection. Default 128 (nginx `http2_max_concurrent_streams`). */
+  maxConcurrentStreams: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE, bytes of one header block. Default 65536. */
+  maxHeaderListSize: number;
+  /** Close a connection without frames in either direction for this long. Default 75 s (nginx `keepalive_timeout`). */
+  idleTimeoutMs: number;
   /**
-   * Stop accepting connections, let in-flight requests finish for up to
-   * `timeoutMs`, then close every connection by force.
+   * Rapid-reset defence (CVE-2023-44487): RST_STREAM frames a client may send
+   * in a burst, then per second, before the session is closed with
+   * ENHANCE_YOUR_CALM. Defaults 100 and 33 (nghttp2's are 1000 and 33: lower
+   * here because every reset stream can already have cost an upstream request).
    */
-  drain(timeoutMs: number): Promise<DrainResult>;
+  streamResetBurst: number;
+  streamResetRate: number;
+  /** Invalid frames tolerated per session before it is closed. Default 100 (Node: 1000). */
+  maxSessionInvalidFrames: number;
+  /** Streams refused (over the concurrency limit) per session before it is closed. Default 100. */
+  maxSessionRejectedStreams: number;
 }
 
-/** Create (but do not start) the traffic server. */
-export function createTrafficServer(deps: HandlerDeps): TrafficServer {
+/** Defaults of {@link Http2Limits}. */
+export const DEFAULT_HTTP2_LIMITS: Http2Limits = {
+  maxConcurrentStreams: 128,
+  maxHeaderListSize: 65_536,
+  idleTimeoutMs: 75_000,
+  streamResetBurst: 100,
+  streamResetRate: 33,
+  maxSessionInvalidFrames: 100,
+  maxSessionRejectedStreams: 100,
+};
+
+/** Options of {@link createTrafficServer} beyond the request handler's. */
+export interface TrafficOptions {
+  /** Certificates and SNI; the TLS listener serves what it holds. */
+  readonly tls: TlsManager;
+  /** Port written into HTTP → HTTPS redirects; 0 means the bound HTTPS port. */
+  readonly httpsRedirectPort?: number;
+  readonly http2?: Partial<Http2Limits>;
+  /** Header, URI, timeout and connection limits (limits/defaults.ts). */
+  readonly limits?: ListenerLimits;
+}
+
+/** The traffic listeners. */
+export interface TrafficServer {
+  /** The HTTP/1.1 server behind both ports (attach `upgrade` and `clientError` handlers here). */
+  readonly server: Server;
+  /** The HTTP/2 server behind both ports (h2c with prior knowledge, and h2 over TLS). */
+  readonly h2Server: Http2Server;
+  /** The sockets that accept connections: plain, then TLS (e.g. for `maxConnections`). */
+  readonly listeners: readonly NetServer[];
+  /** Requests received and not finished. */
+  readonly inFlight: number;
+  /** Listen on the plain port (HTTP/1.1 and h2c) and resolve with the bound port. */
+  listen(port: number, host: string): Promise<number>;
+  /** Listen on the TLS port (HTTP/1.1 and h2 by ALPN) and resolve with the bound port. */
+  listenTls(port: number, host: string): Promise<number>;
+  /**
+   * Stop accepting connections, let in-flight requests finish for up to
+   * `timeoutMs`, then close every connection by force. Upgraded connections
+   * (WebSockets, also inside HTTP/2 sessions) are left to `upgraded`, which
+   * closes them properly: connections are cut only once it has settled.
+   */
+  drain(timeoutMs: number, upgraded?: Promise<unknown>): Promise<DrainResult>;
+}
+
+// RFC 9113 §3.4: a prior-knowledge client opens with this exact sequence,
+// which no HTTP/1.1 request line can start with.
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** Create (but do not start) the traffic listeners. */
+export function createTrafficServer(deps: HandlerDeps, opts: TrafficOptions): TrafficServer {
   const active = new Set<ServerResponse>();
+  const sessions = new Set<ServerHttp2Session>();
+  const sockets = new Set<Socket>();
+  const limits: Http2Limits = { ...DEFAULT_HTTP2_LIMITS, ...opts.http2 };
   let draining = false;
   let onIdle: (() => void) | undefined;
+  let httpsPort = 0;
+  const resetBeforeStart = new Counter({
+    name: 'pyserve_http2_streams_reset_before_start_total',
+    help: 'HTTP/2 requests the client reset before they were started (rapid-reset traffic, or very quick cancels).',
+    registers: [deps.metrics.registry],
+  });
 
-  const handler = createRequestHandler(deps, {
+  const isHttp1 = (res: ServerResponse): boolean => (res as unknown as Partial<Http2ServerResponse>).stream === undefined;
+  const listenerLimits = opts.limits ?? DEFAULT_LIMITS;
+  const handler = createRequestHandler({
+    maxUriBytes: listenerLimits.maxUriBytes,
+    ...deps,
+    httpsRedirectPort: () => opts.httpsRedirectPort === undefined || opts.httpsRedirectPort === 0 ? httpsPort : opts.httpsRedirectPort,
+  }, {
     started(res) {
       active.add(res);
-      if (draining) res.setHeader('connection', 'close');
+      if (draining && isHttp1(res)) res.setHeader('connection', 'close');
     },
     finished(res) {
       active.delete(res);
@@ -52,14 +147,25 @@ export function createTrafficServer(deps: HandlerDeps): TrafficServer {
     },
   });
 
-  const server = createServer(handler);
+  const server = createServer(http1ServerOptions(listenerLimits), handler);
+  // Expect: 100-continue is answered by the handler once the request passed
+  // its checks, so a body over the limit is refused before it is sent.
+  server.on('checkContinue', checkContinueHandler(handler));
+  // This server never listens (the listeners below hand it sockets), but Node
+  // starts its connection tracking — which closeIdleConnections, headersTimeout
+  // and requestTimeout rely on — on 'listening'.
+  server.emit('listening');
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const inProgress = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
     if (err.code === 'ECONNRESET' || !socket.writable || (inProgress != null && inProgress.headersSent)) {
       socket.destroy();
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const status = clientErrorStatus(err, listenerLimits);
+    if (status === undefined) {
+      socket.destroy();
+      return;
+    }
     const body = `${status} ${STATUS_CODES[status]}\n`;
     deps.metrics.requests.inc({ route: NO_ROUTE, code: status });
     deps.log.debug({ code: err.code, reason: err.message }, 'malformed request');
@@ -70,17 +176,131 @@ export function createTrafficServer(deps: HandlerDeps): TrafficServer {
     );
   });
 
+  const h2Server = createHttp2Server({
+    settings: {
+      maxConcurrentStreams: limits.maxConcurrentStreams,
+      maxHeaderListSize: limits.maxHeaderListSize,
+      // RFC 8441: WebSockets over HTTP/2 (extended CONNECT), see websocket/upgrade.ts.
+      enableConnectProtocol: true,
+    },
+    maxSessionInvalidFrames: limits.maxSessionInvalidFrames,
+    maxSessionRejectedStreams: limits.maxSessionRejectedStreams,
+    streamResetBurst: limits.streamResetBurst,
+    streamResetRate: limits.streamResetRate,
+  });
+  const h2Handler = handler as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void;
+  h2Server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
+    // Rapid-reset defence in depth: nghttp2's reset rate limit acts per read,
+    // so one large read of HEADERS + RST_STREAM pairs still opens thousands
+    // of streams. Starting each request one turn later lets the resets that
+    // came in the same read close their streams first; those never reach the
+    // route table or an upstream.
+    setImmediate(() => {
+      if (req.stream.destroyed || req.stream.closed) {
+        resetBeforeStart.inc();
+        return;
+      }
+      h2Handler(req, res);
+    });
+  });
+  h2Server.on('session', (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    // Graceful: a GOAWAY lets streams in progress (a quiet gRPC stream) finish.
+    session.setTimeout(limits.idleTimeoutMs, () => session.close());
+    if (draining) session.close();
+  });
+  h2Server.on('sessionError', (err: Error, session: Http2Session) => {
+    deps.log.debug({ err, remoteAddress: session.socket?.remoteAddress }, 'HTTP/2 session error');
+  });
+
+  const track = (socket: Socket): void => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  };
+
+  // --- plain port: HTTP/1.1, or h2c when the client opens with the preface ---
+  const sniffTimeoutMs = server.headersTimeout > 0 ? server.headersTimeout : 60_000;
+  const plain: NetServer = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    track(socket);
+    let buffered: Buffer | undefined;
+    const timer = setTimeout(() => socket.destroy(), sniffTimeoutMs);
+    const onError = (): void => {
+      socket.destroy();
+    };
+    const onData = (chunk: Buffer): void => {
+      buffered = buffered === undefined ? chunk : Buffer.concat([buffered, chunk]);
+      const n = Math.min(buffered.length, PREFACE.length);
+      const h2 = buffered.subarray(0, n).equals(PREFACE.subarray(0, n));
+      if (h2 && buffered.length < PREFACE.length) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('end', onEnd);
+      // Put the sniffed bytes back and keep them there (paused) until the
+      // protocol server is attached: in flowing mode with no 'data' listener
+      // they would be read and lost. HTTP/2 then drains the buffer itself;
+      // HTTP/1.1 takes it as 'data' once resumed, and further bytes go
+      // straight to its native parser.
+      socket.pause();
+      socket.unshift(buffered);
+      if (h2) {
+        h2Server.emit('connection', socket);
+      } else {
+        server.emit('connection', socket);
+        socket.resume();
+      }
+    };
+    const onEnd = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+    };
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('end', onEnd);
+  });
+
+  // --- TLS port: certificate by SNI, protocol by ALPN ---
+  const secure: TlsServer = createTlsServer({
+    ...opts.tls.active.serverOptions,
+    ALPNProtocols: ALPN_PROTOCOLS,
+    SNICallback: (servername, cb) => cb(null, opts.tls.active.contextFor(servername)),
+    // A handshake slower than this is a stalled or hostile client (nginx: ssl_handshake_timeout 60s).
+    handshakeTimeout: 30_000,
+    noDelay: true,
+  });
+  opts.tls.onServerOptions((o) => secure.setSecureContext(o));
+  applyConnectionLimit([plain, secure], listenerLimits.maxConnections, deps.metrics.registry);
+  secure.on('connection', track);
+  secure.on('secureConnection', (socket: TLSSocket) => {
+    (socket.alpnProtocol === 'h2' ? h2Server : server).emit('connection', socket);
+  });
+  secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    const reason = typeof err.code === 'string' && /^[A-Z0-9_]{1,64}$/.test(err.code) ? err.code : 'other';
+    opts.tls.handshakeErrors?.inc({ reason });
+    deps.log.debug({ code: err.code, reason: err.message, remoteAddress: socket.remoteAddress }, 'TLS handshake failed');
+  });
+
+  const closeListener = (s: NetServer): Promise<void> => new Promise((resolve) => s.close(() => resolve()));
+
   return {
     server,
+    h2Server,
+    listeners: [plain, secure],
     get inFlight() {
       return active.size;
     },
-    listen: (port, host) => listen(server, port, host),
-    async drain(timeoutMs) {
+    listen: (port, host) => listen(plain, port, host),
+    listenTls: async (port, host) => {
+      httpsPort = await listen(secure, port, host);
+      return httpsPort;
+    },
+    async drain(timeoutMs, upgraded) {
       draining = true;
-      for (const res of active) if (!res.headersSent) res.setHeader('connection', 'close');
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const res of active) if (!res.headersSent && isHttp1(res)) res.setHeader('connection', 'close');
+      const closed = Promise.all([closeListener(plain), closeListener(secure)]);
       server.closeIdleConnections();
+      for (const session of sessions) session.close();
       let timer: NodeJS.Timeout | undefined;
       const idle = active.size === 0 ? Promise.resolve(true) : new Promise<boolean>((resolve) => {
         onIdle = () => resolve(true);
@@ -90,7 +310,13 @@ export function createTrafficServer(deps: HandlerDeps): TrafficServer {
       clearTimeout(timer);
       const cut = active.size;
       server.closeAllConnections();
+      await upgraded;
+      for (const session of sessions) session.destroy();
+      // Connections still sniffing or handshaking belong to neither server yet.
+      for (const socket of sockets) socket.destroy();
       await closed;
+      // Stops the connection-checking timer started by the 'listening' above.
+      server.close();
       return { forced: !finished, cut };
     },
   };

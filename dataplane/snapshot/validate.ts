@@ -49,6 +49,37 @@ export function validateSnapshot(input: unknown): ValidationResult {
       }
     });
   });
+  // TLS: certificate names are unique and every reference resolves. Whether a
+  // certificate's PEM actually loads is not checked here: a bad one must not
+  // reject the snapshot (its hosts get the default certificate instead).
+  const certificates = new Set<string>();
+  snap.routing.certificates?.forEach((c, i) => {
+    if (certificates.has(c.name)) problems.push(`routing.certificates.${i}.name: duplicate certificate "${c.name}"`);
+    certificates.add(c.name);
+  });
+  const defaultCertificate = snap.routing.tls?.defaultCertificate;
+  if (defaultCertificate !== undefined && !certificates.has(defaultCertificate)) {
+    problems.push(`routing.tls.defaultCertificate: unknown certificate "${defaultCertificate}"`);
+  }
+  snap.routing.virtualHosts.forEach((vh, i) => {
+    const ref = vh.tls?.certificate;
+    if (ref !== undefined && !certificates.has(ref)) problems.push(`routing.virtualHosts.${i}.tls.certificate: unknown certificate "${ref}"`);
+  });
+
+  // Traffic management: mirrors name known clusters, and a prefix
+  // replacement needs a Prefix match to know which part it replaces.
+  snap.routing.virtualHosts.forEach((vh, i) => {
+    vh.routes.forEach((r, j) => {
+      const at = `routing.virtualHosts.${i}.routes.${j}`;
+      r.mirrors?.forEach((m, k) => {
+        if (!clusters.has(m.cluster)) problems.push(`${at}.mirrors.${k}.cluster: unknown cluster "${m.cluster}"`);
+      });
+      if (r.match.path.type === 'Prefix') return;
+      if (r.rewrite?.path?.type === 'ReplacePrefixMatch') problems.push(`${at}.rewrite.path: ReplacePrefixMatch needs a Prefix path match`);
+      if (r.action.type === 'redirect' && r.action.path?.type === 'ReplacePrefixMatch') problems.push(`${at}.action.path: ReplacePrefixMatch needs a Prefix path match`);
+    });
+  });
+
   const seen = new Set<string>();
   snap.endpoints.clusters.forEach((c, i) => {
     if (seen.has(c.cluster)) problems.push(`endpoints.clusters.${i}.cluster: duplicate entry for "${c.cluster}"`);

@@ -18,6 +18,8 @@ export interface PoolRegistryOptions {
  * so this is normally one pool per endpoint.
  */
 export class PoolRegistry {
+  // endpoint key → (connect timeout, scheme) → pool; the inner key is the
+  // timeout, negated for TLS pools (clusters of protocol `https`).
   readonly #pools = new Map<string, Map<number, Pool>>();
   readonly #closing = new Set<Pool>();
   readonly #opts: PoolRegistryOptions;
@@ -27,14 +29,20 @@ export class PoolRegistry {
     this.#opts = opts;
   }
 
-  /** Pool for an endpoint, created on first use. The caller must dispatch on it synchronously. */
-  get(endpoint: UpstreamEndpoint, connectTimeoutMs: number): Pool {
+  /**
+   * Pool for an endpoint, created on first use. The caller must dispatch on it
+   * synchronously. `tls` gives an HTTP/1.1-over-TLS pool (backend certificates
+   * are not verified, as ingress-nginx's default `proxy_ssl_verify off`).
+   */
+  get(endpoint: UpstreamEndpoint, connectTimeoutMs: number, tls = false): Pool {
     let byTimeout = this.#pools.get(endpoint.key);
-    const existing = byTimeout?.get(connectTimeoutMs);
+    const slot = tls ? -connectTimeoutMs : connectTimeoutMs;
+    const existing = byTimeout?.get(slot);
     if (existing !== undefined) return existing;
-    const pool = new Pool(endpoint.origin, {
+    const pool = new Pool(tls ? `https://${endpoint.key}` : endpoint.origin, {
       connectTimeout: connectTimeoutMs,
       keepAliveTimeout: this.#opts.keepAliveTimeoutMs ?? 4_000,
+      ...(tls && { connect: { rejectUnauthorized: false } }),
     });
     this.#opts.onEvent?.('open', endpoint.key, connectTimeoutMs);
     if (this.#wanted !== undefined && !this.#wanted.has(endpoint.key)) {
@@ -47,7 +55,7 @@ export class PoolRegistry {
       byTimeout = new Map();
       this.#pools.set(endpoint.key, byTimeout);
     }
-    byTimeout.set(connectTimeoutMs, pool);
+    byTimeout.set(slot, pool);
     return pool;
   }
 
@@ -58,10 +66,10 @@ export class PoolRegistry {
   retain(keys: ReadonlySet<string>, connectTimeouts: ReadonlySet<number>): void {
     this.#wanted = keys;
     for (const [key, byTimeout] of this.#pools) {
-      for (const [timeout, pool] of byTimeout) {
-        if (keys.has(key) && connectTimeouts.has(timeout)) continue;
-        byTimeout.delete(timeout);
-        this.#close(pool, key, timeout);
+      for (const [slot, pool] of byTimeout) {
+        if (keys.has(key) && connectTimeouts.has(Math.abs(slot))) continue;
+        byTimeout.delete(slot);
+        this.#close(pool, key, Math.abs(slot));
       }
       if (byTimeout.size === 0) this.#pools.delete(key);
     }
@@ -77,7 +85,7 @@ export class PoolRegistry {
   /** Close every pool gracefully, destroying whatever is still open after `graceMs`. */
   async closeAll(graceMs: number): Promise<void> {
     for (const [key, byTimeout] of this.#pools) {
-      for (const [timeout, pool] of byTimeout) this.#close(pool, key, timeout);
+      for (const [slot, pool] of byTimeout) this.#close(pool, key, Math.abs(slot));
     }
     this.#pools.clear();
     const deadline = Date.now() + graceMs;

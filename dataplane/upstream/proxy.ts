@@ -14,10 +14,16 @@ import { replyError } from '../server/local-reply.ts';
 import { classifyUpstreamError } from './errors.ts';
 import type { UpstreamEndpoint } from './endpoint.ts';
 import type { PoolRegistry } from './pool.ts';
+import { guardRequestBody, isHttp2Protocol, proxyHttp2, requestHasBody } from './h2-proxy.ts';
+import type { H2SessionRegistry } from './h2-sessions.ts';
+import { requestBodyFor, runResponseHooks } from '../middleware/order.ts';
+import { BodyLimitError, replyBodyRefused } from '../limits/body.ts';
 
 /** What the proxy needs from the rest of the dataplane. */
 export interface ProxyDeps {
   readonly pools: PoolRegistry;
+  /** Sessions to HTTP/2 upstreams (h2c, h2, grpc, grpcs clusters). */
+  readonly h2?: H2SessionRegistry;
   readonly metrics: DataplaneMetrics;
   readonly log: Logger;
 }
@@ -35,7 +41,7 @@ export interface ForwardTarget {
 type ForwardRoute = CompiledRoute & { readonly action: ForwardPlan };
 
 /** Pick a cluster by weight and an endpoint of it; other weighted clusters stand in when it has none. */
-function pickTarget(plan: ForwardPlan, endpoints: CompiledEndpoints): { cluster: string | undefined; endpoint: UpstreamEndpoint | undefined } {
+export function pickTarget(plan: ForwardPlan, endpoints: CompiledEndpoints): { cluster: string | undefined; endpoint: UpstreamEndpoint | undefined } {
   const cluster = plan.backends.pick();
   if (cluster === undefined) return { cluster, endpoint: undefined };
   const endpoint = pickEndpoint(endpoints.clusters.get(cluster));
@@ -70,15 +76,25 @@ export function proxyRequest(
   }
   ctx.upstream = endpoint.key;
 
+  const protocol = route.action.protocols.get(cluster) ?? 'http';
+  if (isHttp2Protocol(protocol) && deps.h2 !== undefined) {
+    proxyHttp2(req, res, ctx, route, cluster, endpoint, protocol, target, { ...deps, h2: deps.h2 });
+    return;
+  }
+
   const te = req.headers['transfer-encoding'];
   const cl = req.headers['content-length'];
-  const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
+  // An HTTP/2 client's body needs no length header; requestHasBody also looks at the stream.
+  const hasBody = requestHasBody(req);
   const headers = upstreamRequestHeaders(req.rawHeaders, req.headers, {
     host: target.host,
     clientAddress: ctx.clientAddress,
     listenerPort: target.listenerPort,
     requestId: ctx.requestId,
     contentLength: hasBody && te === undefined ? cl : undefined,
+    proto: ctx.secure ? 'https' : 'http',
+    upstreamHost: route.transforms.host,
+    edits: route.transforms.requestHeaders,
   });
 
   const ac = new AbortController();
@@ -98,7 +114,7 @@ export function proxyRequest(
     }
   });
 
-  const pool = deps.pools.get(endpoint, route.timeouts.connectMs);
+  const pool = deps.pools.get(endpoint, route.timeouts.connectMs, protocol === 'https');
   const upstreamError = (err: unknown): void => {
     const f = classifyUpstreamError(err);
     deps.metrics.upstreamErrors.inc({ cluster, kind: f.kind });
@@ -106,11 +122,21 @@ export function proxyRequest(
     replyError(res, ctx, f.status, f.reason);
   };
 
+  // Limits count the body as it streams; their failure is told apart from the upstream's.
+  let refused: BodyLimitError | undefined;
+  const body = hasBody ? guardRequestBody(requestBodyFor(route.chain, req), req) : null;
+  if (body !== null && body !== req) {
+    body.once('error', (err) => {
+      if (err instanceof BodyLimitError) refused = err;
+      ac.abort(err);
+    });
+  }
+
   pool.request({
     method: req.method as 'GET',
     path: target.pathAndQuery,
     headers,
-    body: hasBody ? req : null,
+    body,
     signal: ac.signal,
     headersTimeout: route.timeouts.responseMs,
     bodyTimeout: route.timeouts.responseMs,
@@ -119,23 +145,38 @@ export function proxyRequest(
       data.body.destroy();
       return;
     }
+    const responseHeaders = clientResponseHeaders(data.headers, ctx.requestId, route.transforms.responseHeaders);
+    let transforms;
     try {
-      res.writeHead(data.statusCode, clientResponseHeaders(data.headers, ctx.requestId));
+      // Response phase (compression): may edit the headers and add body transforms.
+      transforms = runResponseHooks(route.chain, req, { status: data.statusCode, headers: responseHeaders });
+      res.writeHead(data.statusCode, responseHeaders);
     } catch (err) {
       // Node refuses a status or header value undici let through.
       data.body.destroy();
       upstreamError(Object.assign(new Error('invalid upstream response head'), { cause: err, code: 'INVALID_RESPONSE_HEAD' }));
       return;
     }
-    pipeline(data.body, res, (err) => {
+    const done = (err: NodeJS.ErrnoException | null): void => {
       clearTimeout(timer);
       if (!err) return;
+      if (refused !== undefined) {
+        ctx.error = refused.message;
+        res.destroy();
+        return;
+      }
       if (aborted === 'client') ctx.error = 'client closed the connection';
       else if (aborted === 'timeout') ctx.error = 'request timeout';
       else upstreamError(err);
-    });
+    };
+    if (transforms === null) pipeline(data.body, res, done);
+    else pipeline([data.body, ...transforms, res], done);
   }, (err: unknown) => {
     clearTimeout(timer);
+    if (refused !== undefined) {
+      replyBodyRefused(req, res, ctx, refused.status, refused.message);
+      return;
+    }
     if (aborted === 'client') {
       ctx.status = 499;
       ctx.error = 'client closed the connection';

@@ -18,6 +18,8 @@ export type LogLine = Record<string, unknown> & { msg?: string };
 /** A running dataplane child. */
 export interface DataplaneChild {
   readonly trafficPort: number;
+  /** Bound HTTPS port (the helper passes `--https-port 0` unless `args` sets one). */
+  readonly httpsPort: number;
   readonly adminPort: number;
   /** `http://127.0.0.1:<trafficPort>` */
   readonly trafficUrl: string;
@@ -59,6 +61,8 @@ export function spawnDataplane(opts: SpawnOptions = {}): Promise<DataplaneChild>
     '--traffic-port', '0',
     '--admin-host', '127.0.0.1',
     '--admin-port', '0',
+    // Parallel test files each start dataplanes: never the fixed default 8443.
+    '--https-port', '0',
     ...(token !== undefined ? ['--admin-token', token] : []),
     ...(opts.args ?? []),
   ];
@@ -121,6 +125,7 @@ export function spawnDataplane(opts: SpawnOptions = {}): Promise<DataplaneChild>
       const adminPort = line.adminPort as number;
       resolve({
         trafficPort,
+        httpsPort: line.httpsPort as number,
         adminPort,
         trafficUrl: `http://127.0.0.1:${trafficPort}`,
         adminUrl: `http://127.0.0.1:${adminPort}`,

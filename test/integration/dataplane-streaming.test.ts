@@ -58,7 +58,8 @@ beforeAll(async () => {
     return true;
   };
   [dp, echo, gated, endless] = await Promise.all([
-    spawnDataplane(),
+    // Uploads here are far above the 1 MiB default body limit (limits are tested elsewhere).
+    spawnDataplane({ args: ['--max-body-bytes', '0'] }),
     startBackend('echo'),
     startBackend('gated', gatedHandler),
     startBackend('endless', endlessHandler),

@@ -3,12 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OptionsError, parseOptions } from '../../dataplane/options.ts';
+import { DEFAULT_COMPRESSIBLE_TYPES } from '../../dataplane/middleware/compression.ts';
 
 describe('parseOptions', () => {
   it('has the documented defaults', () => {
     expect(parseOptions(['--admin-token', 's3cret'], {})).toEqual({
       trafficHost: '0.0.0.0',
       trafficPort: 8080,
+      httpsPort: 8443,
+      httpsRedirectPort: 443,
+      http2MaxConcurrentStreams: 128,
       adminHost: '0.0.0.0',
       adminPort: 9901,
       adminToken: 's3cret',
@@ -16,7 +20,32 @@ describe('parseOptions', () => {
       drainTimeoutMs: 15_000,
       maxSnapshotBytes: 64 * 1024 * 1024,
       logLevel: 'info',
+      limits: {
+        maxHeaderBytes: 32 * 1024,
+        maxUriBytes: 8 * 1024,
+        maxBodyBytes: 1024 * 1024,
+        clientHeaderTimeoutMs: 60_000,
+        clientBodyTimeoutMs: 60_000,
+        clientRequestTimeoutMs: 0,
+        keepAliveTimeoutMs: 75_000,
+        maxConnections: 16_384,
+      },
+      timeouts: { connectMs: 5_000, responseMs: 60_000, requestMs: 0, websocketIdleMs: 3_600_000 },
+      compression: { enabled: false, minLength: 256, contentTypes: DEFAULT_COMPRESSIBLE_TYPES, algorithms: ['zstd', 'br', 'gzip', 'deflate'] },
     });
+  });
+
+  it('reads limits, timeouts and compression flags', () => {
+    const o = parseOptions([
+      '--admin-token', 'x', '--max-body-bytes', '0', '--compression', '--compression-types', 'text/html, text/event-stream',
+      '--compression-algorithms', 'gzip,br', '--websocket-idle-timeout-ms', '1000', '--max-connections', '10',
+    ], { PYSERVE_KEEPALIVE_TIMEOUT_MS: '5000' });
+    expect(o?.limits).toMatchObject({ maxBodyBytes: 0, keepAliveTimeoutMs: 5_000, maxConnections: 10 });
+    expect(o?.timeouts.websocketIdleMs).toBe(1_000);
+    expect(o?.compression).toEqual({ enabled: true, minLength: 256, contentTypes: ['text/html', 'text/event-stream'], algorithms: ['gzip', 'br'] });
+    expect(parseOptions(['--admin-token', 'x'], { PYSERVE_COMPRESSION: 'true' })?.compression.enabled).toBe(true);
+    expect(() => parseOptions(['--admin-token', 'x', '--compression-algorithms', 'lzma'], {})).toThrow(OptionsError);
+    expect(() => parseOptions(['--admin-token', 'x', '--compression-types', 'html'], {})).toThrow(OptionsError);
   });
 
   it('reads the environment, and flags win over it', () => {

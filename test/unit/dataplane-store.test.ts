@@ -73,10 +73,10 @@ describe('compiled route table', () => {
   it('applies timeout defaults and collects connect timeouts', () => {
     const compiled = compileRouting(snapshot(1, [vhost('v', ['*'], [
       forward('a', prefix('/a'), 'c'),
-      forward('b', prefix('/b'), 'c', { upstreamConnectMs: 250, requestMs: 1000 }),
+      forward('b', prefix('/b'), 'c', { upstreamConnectMs: 250, requestMs: 1000, websocketIdleMs: 30_000 }),
     ])], { c: [] }).routing);
-    expect(compiled.table.match('h', head('/a'))?.timeouts).toEqual({ connectMs: 5_000, responseMs: 60_000, requestMs: 0 });
-    expect(compiled.table.match('h', head('/b'))?.timeouts).toEqual({ connectMs: 250, responseMs: 60_000, requestMs: 1000 });
+    expect(compiled.table.match('h', head('/a'))?.timeouts).toEqual({ connectMs: 5_000, responseMs: 60_000, requestMs: 0, websocketIdleMs: 3_600_000 });
+    expect(compiled.table.match('h', head('/b'))?.timeouts).toEqual({ connectMs: 250, responseMs: 60_000, requestMs: 1000, websocketIdleMs: 30_000 });
     expect([...compiled.connectTimeouts].sort()).toEqual([250, 5_000]);
   });
 });

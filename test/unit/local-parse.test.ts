@@ -148,3 +148,22 @@ spec:
     expect(ok.objects.filter((o) => o.object.kind === 'EndpointSlice')).toHaveLength(2);
   });
 });
+
+describe('TLS Secrets in local mode', () => {
+  it('folds stringData into base64 data and rejects other Secret types', () => {
+    const ok = parseManifestFile('s.yaml', `apiVersion: v1
+kind: Secret
+metadata: { name: cert }
+type: kubernetes.io/tls
+stringData:
+  tls.crt: "-----BEGIN CERTIFICATE-----"
+data:
+  tls.key: ${Buffer.from('KEY').toString('base64')}
+`);
+    expect(ok.problems).toEqual([]);
+    expect(ok.objects[0]!.object.data).toEqual({ 'tls.crt': Buffer.from('-----BEGIN CERTIFICATE-----').toString('base64'), 'tls.key': 'S0VZ' });
+    expect(ok.objects[0]!.object.stringData).toBeUndefined();
+    const opaque = parseManifestFile('o.yaml', 'apiVersion: v1\nkind: Secret\nmetadata: { name: x }\ntype: Opaque\n');
+    expect(opaque.problems[0]).toMatchObject({ line: 4, message: expect.stringContaining('type') });
+  });
+});

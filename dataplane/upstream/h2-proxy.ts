@@ -1,0 +1,290 @@
+// Forwarding one request to an HTTP/2 upstream (clusters h2c, h2, grpc,
+// grpcs) over node:http2, from either an HTTP/1.1 or an HTTP/2 client. Both
+// bodies stream with backpressure, trailers pass through (gRPC puts its
+// status there), and a reset from either side is passed on to the other.
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { constants } from 'node:http2';
+import { PassThrough } from 'node:stream';
+import type { Readable } from 'node:stream';
+import type { ClientHttp2Stream, Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders as H2IncomingHeaders } from 'node:http2';
+import type { CompiledRoute, ForwardPlan } from '../config/compile.ts';
+import type { RequestContext } from '../server/context.ts';
+import { clientResponseHeaders, upstreamRequestHeaders } from '../server/headers.ts';
+import { replyError } from '../server/local-reply.ts';
+import type { ClusterProtocol } from '../snapshot/schema.ts';
+import type { UpstreamEndpoint } from './endpoint.ts';
+import { classifyUpstreamError } from './errors.ts';
+import type { UpstreamFailure } from './errors.ts';
+import { H2_CONNECT_TIMEOUT, h2ErrorName } from './h2-sessions.ts';
+import type { H2SessionRegistry } from './h2-sessions.ts';
+import type { ForwardTarget, ProxyDeps } from './proxy.ts';
+import type { RouteTransforms } from '../transforms/index.ts';
+import type { HeaderEdits } from '../transforms/headers.ts';
+
+/** What {@link proxyHttp2} needs beyond the HTTP/1.1 proxy's dependencies. */
+export interface H2ProxyDeps extends ProxyDeps {
+  readonly h2: H2SessionRegistry;
+}
+
+/** Whether a cluster protocol is spoken over HTTP/2. */
+export function isHttp2Protocol(p: ClusterProtocol): boolean {
+  return p === 'h2c' || p === 'h2' || p === 'grpc' || p === 'grpcs';
+}
+
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = constants;
+
+/** Whether the client request carries a body (HTTP/2 needs no length header for one). */
+export function requestHasBody(req: IncomingMessage): boolean {
+  const stream = (req as unknown as Partial<Http2ServerRequest>).stream;
+  if (stream !== undefined) return !stream.endAfterHeaders;
+  const cl = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
+}
+
+/** Whether a request body that emitted 'end' was received whole (not cut by a reset or a dead connection). */
+function requestComplete(req: IncomingMessage): boolean {
+  const stream = (req as unknown as Partial<Http2ServerRequest>).stream;
+  if (stream !== undefined) return !stream.destroyed && (stream.rstCode ?? NGHTTP2_NO_ERROR) === NGHTTP2_NO_ERROR;
+  return req.complete;
+}
+
+/**
+ * The request body to hand an HTTP/1.1 upstream. Node's HTTP/2 compatibility
+ * API ends a request's body when the client resets the stream, exactly as if
+ * it were complete, so undici would send it upstream as a whole body. For
+ * HTTP/2 clients the body is passed through a stream that fails instead; an
+ * HTTP/1.1 request errors by itself and is returned as it is.
+ */
+export function guardRequestBody(body: Readable, req: IncomingMessage): Readable {
+  if ((req as unknown as Partial<Http2ServerRequest>).stream === undefined) return body;
+  const guarded = new PassThrough();
+  body.pipe(guarded, { end: false });
+  body.once('end', () => {
+    if (requestComplete(req)) guarded.end();
+    else guarded.destroy(Object.assign(new Error('client reset the request stream'), { code: 'PYSERVE_CLIENT_RESET' }));
+  });
+  body.once('error', (err) => guarded.destroy(err));
+  return guarded;
+}
+
+/** The error worth classifying: Node wraps session failures as ERR_HTTP2_STREAM_CANCEL with a cause. */
+function rootCause(err: unknown): unknown {
+  let e = err;
+  for (let i = 0; i < 5; i++) {
+    const cause = (e as { cause?: unknown } | null)?.cause;
+    if (cause === undefined || cause === null) break;
+    e = cause;
+  }
+  return e;
+}
+
+function classify(err: unknown): UpstreamFailure {
+  const root = rootCause(err);
+  const code = (root as { code?: unknown } | null)?.code;
+  if (code === H2_CONNECT_TIMEOUT) return { status: 504, kind: 'timeout', reason: 'upstream connect timeout' };
+  return classifyUpstreamError(root);
+}
+
+/** Request head for the upstream: pseudo-headers from the request line, fields as the HTTP/1.1 proxy forwards them. */
+function requestHeaders(req: IncomingMessage, ctx: RequestContext, target: ForwardTarget, endpoint: UpstreamEndpoint, tls: boolean, transforms: RouteTransforms): OutgoingHttpHeaders {
+  const cl = req.headers['content-length'];
+  const flat = upstreamRequestHeaders(req.rawHeaders, req.headers, {
+    host: target.host,
+    clientAddress: ctx.clientAddress,
+    listenerPort: target.listenerPort,
+    requestId: ctx.requestId,
+    contentLength: cl !== undefined && req.headers['transfer-encoding'] === undefined ? cl : undefined,
+    proto: ctx.secure ? 'https' : 'http',
+    upstreamHost: transforms.host,
+    edits: transforms.requestHeaders,
+  });
+  const out: OutgoingHttpHeaders = {
+    ':method': req.method ?? 'GET',
+    ':scheme': tls ? 'https' : 'http',
+    ':authority': transforms.host ?? target.host ?? endpoint.key,
+    ':path': target.pathAndQuery,
+  };
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = flat[i]!.toLowerCase();
+    if (name === 'host') continue;
+    const value = flat[i + 1]!;
+    const prev = out[name];
+    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
+  }
+  // `te: trailers` is the one TE value HTTP/2 allows, and gRPC servers expect it.
+  const te = req.headers.te as string | string[] | undefined;
+  if (te !== undefined && /(^|,)\s*trailers\s*(;|,|$)/i.test(String(te))) out.te = 'trailers';
+  return out;
+}
+
+/** Response fields for the client: pseudo-headers dropped, hop-by-hop removed, request id set. */
+function responseHeaders(headers: H2IncomingHeaders, requestId: string, edits: HeaderEdits | null): OutgoingHttpHeaders {
+  const fields: Record<string, string | string[] | undefined> = {};
+  for (const [name, value] of Object.entries(headers)) if (name.charCodeAt(0) !== 0x3a) fields[name] = value;
+  return clientResponseHeaders(fields, requestId, edits);
+}
+
+function trailerFields(trailers: H2IncomingHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(trailers)) if (name.charCodeAt(0) !== 0x3a && value !== undefined) out[name] = value;
+  return out;
+}
+
+/** Proxy `req` to an HTTP/2 upstream. Never throws; every outcome ends in a response or a reset. */
+export function proxyHttp2(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+  route: CompiledRoute & { readonly action: ForwardPlan },
+  cluster: string,
+  endpoint: UpstreamEndpoint,
+  protocol: ClusterProtocol,
+  target: ForwardTarget,
+  deps: H2ProxyDeps,
+): void {
+  const tls = protocol === 'h2' || protocol === 'grpcs';
+  const clientStream = (res as unknown as Partial<Http2ServerResponse>).stream;
+  const hasBody = requestHasBody(req);
+  let upstream: ClientHttp2Stream;
+  try {
+    const session = deps.h2.get(endpoint, tls, route.timeouts.connectMs);
+    upstream = session.request(requestHeaders(req, ctx, target, endpoint, tls, route.transforms), { endStream: !hasBody });
+  } catch (err) {
+    // A header value Node's http2 refuses, or a session that closed in between.
+    deps.log.debug({ err, requestId: ctx.requestId, upstream: endpoint.key }, 'upstream HTTP/2 request refused');
+    replyError(res, ctx, 502, `upstream request could not be sent (${(err as { code?: string }).code ?? 'error'})`);
+    return;
+  }
+
+  let aborted: 'client' | 'timeout' | undefined;
+  let responded = false;
+  let timer: NodeJS.Timeout | undefined;
+  const fail = (f: UpstreamFailure): void => {
+    deps.metrics.upstreamErrors.inc({ cluster, kind: f.kind });
+    replyError(res, ctx, f.status, f.reason);
+  };
+  if (route.timeouts.requestMs > 0) {
+    timer = setTimeout(() => {
+      aborted ??= 'timeout';
+      upstream.close(NGHTTP2_CANCEL);
+      if (!res.headersSent) replyError(res, ctx, 504, 'request timeout');
+      else {
+        ctx.error = 'request timeout';
+        res.destroy();
+      }
+    }, route.timeouts.requestMs);
+  }
+  // Inactivity in both directions: time to the response head, then between frames.
+  upstream.setTimeout(route.timeouts.responseMs, () => {
+    if (aborted !== undefined) return;
+    aborted = 'timeout';
+    upstream.close(NGHTTP2_CANCEL);
+    deps.metrics.upstreamErrors.inc({ cluster, kind: 'timeout' });
+    if (!res.headersSent) replyError(res, ctx, 504, responded ? 'upstream body timeout' : 'upstream response timeout');
+    else {
+      ctx.error = 'upstream body timeout';
+      res.destroy();
+    }
+  });
+
+  res.once('close', () => {
+    clearTimeout(timer);
+    if (res.writableFinished || upstream.closed) return;
+    aborted ??= 'client';
+    if (!responded) {
+      ctx.status = 499;
+      ctx.error = 'client closed the connection';
+    }
+    // Pass the client's own reset code on (a gRPC cancel stays a CANCEL).
+    upstream.close(clientStream?.rstCode !== undefined && clientStream.rstCode !== NGHTTP2_NO_ERROR ? clientStream.rstCode : NGHTTP2_CANCEL);
+  });
+
+  if (hasBody) {
+    // END_STREAM goes upstream only for a body that really ended: an HTTP/2
+    // client whose connection died also looks "ended" (see the response side).
+    req.pipe(upstream, { end: false });
+    req.once('end', () => {
+      if (requestComplete(req)) upstream.end();
+      else upstream.close(NGHTTP2_CANCEL);
+    });
+    req.once('error', () => upstream.close(NGHTTP2_CANCEL));
+  }
+
+  upstream.on('response', (headers, flags) => {
+    responded = true;
+    // The client may have gone in the same tick; its 'close' is not handled yet.
+    if (aborted !== undefined || clientStream?.destroyed === true || res.destroyed) {
+      upstream.close(NGHTTP2_CANCEL);
+      return;
+    }
+    const status = Number(headers[':status']);
+    const out = responseHeaders(headers, ctx.requestId, route.transforms.responseHeaders);
+    const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+    try {
+      if (endStream && clientStream !== undefined && out['grpc-status'] !== undefined) {
+        // gRPC Trailers-Only: keep it one header block that ends the stream, which
+        // the compatibility API cannot produce (it always waits for trailers).
+        for (const [name, value] of Object.entries(res.getHeaders())) if (!(name in out)) out[name] = value;
+        clientStream.respond({ ':status': status, ...out }, { endStream: true });
+        return;
+      }
+      res.writeHead(status, out);
+    } catch (err) {
+      upstream.close(NGHTTP2_CANCEL);
+      deps.log.debug({ err, requestId: ctx.requestId, upstream: endpoint.key }, 'invalid upstream response head');
+      fail({ status: 502, kind: 'bad_response', reason: 'bad upstream response (INVALID_RESPONSE_HEAD)' });
+      return;
+    }
+    if (endStream) {
+      res.end();
+      return;
+    }
+    // Not `pipe`'s own end: when an upstream connection dies, Node ends the
+    // readable side of its streams as if the body were complete (with a reset
+    // code set), which would hand the client a silently truncated body.
+    upstream.pipe(res, { end: false });
+    upstream.once('end', () => {
+      if ((upstream.rstCode ?? NGHTTP2_NO_ERROR) === NGHTTP2_NO_ERROR) res.end();
+    });
+  });
+  upstream.on('trailers', (trailers) => {
+    if (aborted === undefined && !res.writableEnded) res.addTrailers(trailerFields(trailers));
+  });
+
+  upstream.on('error', (err) => {
+    if (aborted !== undefined) return;
+    const f = classify(err);
+    deps.log.debug({ err, requestId: ctx.requestId, upstream: endpoint.key }, f.reason);
+    if (!responded) {
+      fail(f);
+      return;
+    }
+    // The 'close' that follows resets the client and counts the failure.
+  });
+  upstream.once('close', () => {
+    clearTimeout(timer);
+    if (aborted !== undefined || res.writableEnded) return;
+    const code = upstream.rstCode;
+    if (!responded) {
+      // Closed without a response and without an 'error' (a NO_ERROR or REFUSED_STREAM reset, a GOAWAY).
+      if (res.headersSent) return;
+      deps.metrics.upstreamErrors.inc({ cluster, kind: 'bad_response' });
+      const status = code === NGHTTP2_REFUSED_STREAM ? 503 : 502;
+      replyError(res, ctx, status, `upstream closed the stream without a response (${h2ErrorName(code)})`);
+      return;
+    }
+    // After the head, a close without the body's end is a reset or a dropped
+    // connection (a destroyed session closes its streams with NO_ERROR).
+    if (!upstream.readableEnded || (code !== undefined && code !== NGHTTP2_NO_ERROR)) {
+      deps.metrics.upstreamErrors.inc({ cluster, kind: 'bad_response' });
+      ctx.error = `upstream closed the stream before the response was complete (${h2ErrorName(code)})`;
+      resetClient(res, clientStream, code);
+    }
+  });
+}
+
+/** End a response that broke after its head: an HTTP/2 client gets the upstream's reset code, HTTP/1.1 a cut connection. */
+function resetClient(res: ServerResponse, clientStream: Http2ServerResponse['stream'] | undefined, code: number | undefined): void {
+  if (clientStream !== undefined && !clientStream.closed) clientStream.close(code !== undefined && code !== NGHTTP2_NO_ERROR ? code : constants.NGHTTP2_INTERNAL_ERROR);
+  else res.destroy();
+}
