@@ -6,6 +6,9 @@
  * dropped connection during list, RBAC being fixed later); here it is
  * restarted with capped exponential backoff, keeping its cache, so the
  * controller keeps serving what it last knew while the API server is away.
+ * The cap is low (MAX_RETRY_DELAY_MS) so that after an outage of any length
+ * the controller resyncs within a few seconds of the API server's return
+ * (test/integration/controller-outage.test.ts).
  */
 import { ListWatch, Watch } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -32,6 +35,17 @@ export interface ResourceSpec<T extends KubernetesObject> {
 }
 
 export type WatchEvent = 'add' | 'update' | 'delete';
+
+/** First retry delay after a failure. */
+const INITIAL_RETRY_DELAY_MS = 200;
+/**
+ * Retry delay cap, and so the longest the controller can take to notice that
+ * the API server is back. Each informer costs one cheap failed request per
+ * cap while the server is down.
+ */
+const MAX_RETRY_DELAY_MS = 5_000;
+/** A watch that stayed up this long was healthy: its next failure starts the backoff over. */
+const HEALTHY_AFTER_MS = 10_000;
 
 export class ResourceWatcher<T extends KubernetesObject> {
   readonly spec: ResourceSpec<T>;
@@ -69,9 +83,11 @@ export class ResourceWatcher<T extends KubernetesObject> {
 
   #startOne(informer: ListWatch<T>): Promise<void> {
     return new Promise<void>((resolveSynced) => {
-      let delay = 200;
+      let delay = INITIAL_RETRY_DELAY_MS;
       let synced = false;
       let failedThisAttempt = false;
+      /** When the last attempt got its list and watch through; undefined after a failure. */
+      let upSince: number | undefined;
       const attempt = async () => {
         if (this.#stopped) return resolveSynced();
         failedThisAttempt = false;
@@ -83,10 +99,11 @@ export class ResourceWatcher<T extends KubernetesObject> {
           onError(err);
           return;
         }
-        // start() resolves after the list (or after an error callback); only a clean list counts.
-        if (!failedThisAttempt && !synced) {
+        // start() resolves once the watch request is answered (or after an error callback); only a clean start counts.
+        if (failedThisAttempt) return;
+        upSince = performance.now();
+        if (!synced) {
           synced = true;
-          delay = 200;
           resolveSynced();
         }
       };
@@ -98,15 +115,17 @@ export class ResourceWatcher<T extends KubernetesObject> {
           this.#log.warn('not served by the API server (is its CRD installed?); treating as empty and retrying');
           resolveSynced();
         }
+        // Back off over consecutive failures (an outage, a flapping server); a failure after
+        // a healthy stretch retries quickly. Not reset on the informer's 'connect' event:
+        // client-node emits it at the start of every attempt, before anything succeeded.
+        if (upSince !== undefined && performance.now() - upSince >= HEALTHY_AFTER_MS) delay = INITIAL_RETRY_DELAY_MS;
+        upSince = undefined;
         this.#log.warn({ err: describe(err), retryInMs: delay }, 'watch failed; restarting');
         const wait = delay;
-        delay = Math.min(delay * 2, 30_000);
+        delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
         setTimeout(() => void attempt(), wait).unref();
       };
       informer.on('error', onError);
-      informer.on('connect', () => {
-        if (synced) delay = 200;
-      });
       void attempt();
     });
   }

@@ -7,6 +7,14 @@
  *   ...
  *   await env.stop();
  *
+ * A server this process started can also be taken down and brought back, and can get
+ * more API servers on the same etcd (an HA control plane), for outage tests:
+ *
+ *   await env.stopApiServer();                   // SIGKILL; etcd keeps running
+ *   const b = await env.startExtraApiServer();   // another port, same etcd/certs/tokens
+ *   await b.kc.makeApiClient(CoreV1Api)...;      // writes while the first one is down
+ *   await env.startApiServer();                  // same port, certs and flags; waits for /readyz
+ *
  * Nothing but the API server runs (no kubelet, scheduler or controller-manager), so
  * Pods never start, EndpointSlices are not generated (tests create them) and deleted
  * namespaces stay Terminating. Authentication is by static bearer tokens; the admin
@@ -20,7 +28,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, openSync, closeSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import net from 'node:net';
@@ -87,7 +95,59 @@ export interface KubeEnv extends KubeEnvInfo {
   installCrds(dir: string): Promise<string[]>;
   /** Creates a namespace with a unique name starting with prefix; returns its name. */
   createNamespace(prefix?: string): Promise<string>;
-  /** Kills both processes (their process groups, SIGKILL) and removes the temp folder. Idempotent. */
+  /**
+   * Kills every server it started — etcd, the API server and any extra API servers
+   * (their process groups, SIGKILL) — and removes the temp folder. Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * A server started by this process (startKube), as opposed to one it only connects to
+ * (connectKube, the shared server of kube-shared.ts): its API server can be stopped and
+ * restarted, and more API servers can join its etcd. stop() kills all of them.
+ */
+export interface OwnedKubeEnv extends KubeEnv {
+  /**
+   * Kills the API server at `server` (its process group) and waits until it has exited;
+   * etcd and extra API servers keep running. SIGKILL (the default) is a crash: every
+   * connection is reset at once. SIGTERM is kube-apiserver's graceful shutdown; it is
+   * followed by SIGKILL after `graceMs` (default 30000). Throws if it is not running.
+   */
+  stopApiServer(opts?: { signal?: 'SIGKILL' | 'SIGTERM'; graceMs?: number }): Promise<void>;
+  /**
+   * Starts the API server again on the same port with the same flags, certificates,
+   * tokens and etcd (so `kc`, `kubeconfigPath` and `caPem` stay valid) and waits for
+   * /readyz and the default namespace, as startKube does. Its log is appended to
+   * kube-apiserver.log. Throws if it is running, or with the log's tail if it fails.
+   */
+  startApiServer(opts?: { startupTimeoutMs?: number }): Promise<{ readyMs: number }>;
+  /** Whether the API server at `server` is running (false between stopApiServer and startApiServer). */
+  apiServerRunning(): boolean;
+  /**
+   * Starts one more kube-apiserver on the same etcd, on a new free loopback port, with
+   * the same flags, serving certificate, CA and tokens: a second member of an HA control
+   * plane. Objects written through either server are the same objects.
+   */
+  startExtraApiServer(opts?: { startupTimeoutMs?: number }): Promise<ExtraApiServer>;
+}
+
+/** A further API server on the same etcd; see OwnedKubeEnv.startExtraApiServer. */
+export interface ExtraApiServer {
+  /** e.g. kube-apiserver-2; its log is <tmpDir>/<name>.log. */
+  name: string;
+  /** https://127.0.0.1:PORT */
+  server: string;
+  /** Admin kubeconfig pointing at this server only. */
+  kubeconfigPath: string;
+  /** Admin KubeConfig, loaded from kubeconfigPath. */
+  kc: KubeConfig;
+  /** A KubeConfig for one of the env's static-token users, pointing at this server. */
+  kubeConfigFor(user: string): KubeConfig;
+  logPath: string;
+  /** Milliseconds from spawning it to ready. */
+  startupMs: number;
+  /** Kills it (SIGKILL) and waits for the exit. Idempotent; the env's stop() kills it too. */
   stop(): Promise<void>;
 }
 
@@ -140,7 +200,7 @@ async function findOrBuild(): Promise<string> {
 // Start / stop
 
 /** Starts etcd and kube-apiserver on free loopback ports and waits until the server is ready. */
-export async function startKube(opts: StartKubeOptions = {}): Promise<KubeEnv> {
+export async function startKube(opts: StartKubeOptions = {}): Promise<OwnedKubeEnv> {
   const binDir = await ensureKubeBinaries();
   let lastErr: unknown;
   // A free port can be taken between probing and binding; one retry covers that race.
@@ -171,13 +231,34 @@ interface Proc {
   exitCode: number | null | undefined;
 }
 
-async function startOnce(binDir: string, opts: StartKubeOptions): Promise<KubeEnv> {
+async function startOnce(binDir: string, opts: StartKubeOptions): Promise<OwnedKubeEnv> {
   const t0 = performance.now();
   const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'pyserve-kube-'));
   const keep = opts.keep ?? process.env.PYSERVE_KUBE_KEEP === '1';
+  /** Every process ever launched; those still running have exitCode undefined. */
   const procs: Proc[] = [];
-  let watchdog: ChildProcess | undefined;
   let stopped = false;
+
+  // The watchdog reads the live process groups from this file when this process dies,
+  // so servers started (or restarted) later are covered too, and an exited server's
+  // recycled pid is not.
+  const pgidsPath = path.join(tmpDir, 'pgids');
+  const writePgids = () => {
+    if (stopped) return;
+    const live = procs.filter((p) => p.exitCode === undefined && p.child.pid).map((p) => `-${p.child.pid}`);
+    try {
+      writeFileSync(`${pgidsPath}.tmp`, live.join(' ') + '\n');
+      renameSync(`${pgidsPath}.tmp`, pgidsPath);
+    } catch { /* the folder is gone: stop() ran */ }
+  };
+  const track = (p: Proc): Proc => {
+    procs.push(p);
+    writePgids();
+    void p.exited.then(writePgids);
+    return p;
+  };
+  writePgids();
+  const watchdog: ChildProcess = startWatchdog(pgidsPath, keep ? undefined : tmpDir);
 
   const killAll = () => {
     for (const p of procs) {
@@ -203,14 +284,14 @@ async function startOnce(binDir: string, opts: StartKubeOptions): Promise<KubeEn
     ]);
     clearTimeout(timer);
     process.off('exit', onExit);
-    if (watchdog?.pid) {
+    if (watchdog.pid) {
       try { process.kill(-watchdog.pid, 'SIGKILL'); } catch { /* gone */ }
     }
     if (!keep) await rm(tmpDir, { recursive: true, force: true });
   };
 
   try {
-    const [etcdClient, etcdPeer, securePort] = await freePorts(3);
+    const [etcdClient, etcdPeer, securePort] = (await freePorts(3)) as [number, number, number];
     const token = randomBytes(24).toString('hex');
     const users: Required<KubeUser>[] = [
       { name: 'admin', token, groups: ['system:masters'] },
@@ -224,7 +305,7 @@ async function startOnce(binDir: string, opts: StartKubeOptions): Promise<KubeEn
 
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
     const peerUrl = `http://127.0.0.1:${etcdPeer}`;
-    procs.push(launch('etcd', path.join(binDir, 'etcd'), [
+    const etcd = track(launch('etcd', path.join(binDir, 'etcd'), [
       '--name=test',
       `--data-dir=${path.join(tmpDir, 'etcd')}`,
       `--listen-client-urls=${etcdUrl}`,
@@ -238,12 +319,13 @@ async function startOnce(binDir: string, opts: StartKubeOptions): Promise<KubeEn
     ], tmpDir));
 
     const certDir = path.join(tmpDir, 'certs');
-    procs.push(launch('kube-apiserver', path.join(binDir, 'kube-apiserver'), [
+    const apiServerArgs = (port: number) => [
       `--etcd-servers=${etcdUrl}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
-      `--secure-port=${securePort}`,
-      // The server writes a self-signed CA and a serving cert for 127.0.0.1 here.
+      `--secure-port=${port}`,
+      // The first server writes a self-signed CA and a serving cert for 127.0.0.1 here;
+      // a restarted or extra server finds them and serves the same ones.
       `--cert-dir=${certDir}`,
       `--token-auth-file=${path.join(tmpDir, 'tokens.csv')}`,
       `--authorization-mode=${opts.authorizationMode ?? 'RBAC'}`,
@@ -261,9 +343,9 @@ async function startOnce(binDir: string, opts: StartKubeOptions): Promise<KubeEn
       '--profiling=false',
       '--v=1',
       ...(opts.extraApiServerArgs ?? []),
-    ], tmpDir));
-
-    watchdog = startWatchdog(procs, keep ? undefined : tmpDir);
+    ];
+    const apiServerBin = path.join(binDir, 'kube-apiserver');
+    let api = track(launch('kube-apiserver', apiServerBin, apiServerArgs(securePort), tmpDir));
 
     const server = `https://127.0.0.1:${securePort}`;
     const timeoutMs = opts.startupTimeoutMs ?? Number(process.env.PYSERVE_KUBE_STARTUP_TIMEOUT_MS ?? 90_000);
@@ -275,7 +357,84 @@ async function startOnce(binDir: string, opts: StartKubeOptions): Promise<KubeEn
     const info: KubeEnvInfo = {
       kubeconfigPath, server, token, caPem, users, tmpDir, startupMs: Math.round(performance.now() - t0),
     };
-    const env = connectKube(info, stop);
+    const base = connectKube(info, stop);
+
+    const assertLive = (what: string) => {
+      if (stopped) throw new Error(`${what}: the env was stopped`);
+      if (etcd.exitCode !== undefined) throw new Error(`${what}: etcd exited (code ${etcd.exitCode}); see ${etcd.logPath}`);
+    };
+    /** Launch a kube-apiserver on `port` and wait until it is ready; kill it and throw with its log's tail if not. */
+    const launchApiServer = async (name: string, port: number, startupTimeoutMs: number | undefined): Promise<Proc> => {
+      const logPath = path.join(tmpDir, `${name}.log`);
+      const logStart = safeRead(logPath).length;
+      if (logStart) appendFileSync(logPath, `\n--- pyserve kube harness: starting ${name} again on port ${port} at ${new Date().toISOString()} ---\n`);
+      const proc = track(launch(name, apiServerBin, apiServerArgs(port), tmpDir));
+      try {
+        await waitReady(`https://127.0.0.1:${port}`, token, [etcd, proc], startupTimeoutMs ?? timeoutMs);
+        return proc;
+      } catch (err) {
+        await killProc(proc, 'SIGKILL', 0);
+        const log = safeRead(logPath).slice(logStart);
+        const msg = err instanceof Error ? err.message : String(err);
+        throw new StartError(`${name}: ${msg}\n--- ${name} (${logPath}) ---\n${lastLines(log, 30)}`, /address already in use/i.test(log));
+      }
+    };
+    let extraCount = 0;
+    let apiStarting = false;
+
+    const env: OwnedKubeEnv = {
+      ...base,
+      apiServerRunning: () => api.exitCode === undefined,
+      async stopApiServer({ signal = 'SIGKILL', graceMs = 30_000 } = {}) {
+        assertLive('stopApiServer');
+        if (api.exitCode !== undefined) throw new Error('stopApiServer: the API server is not running');
+        await killProc(api, signal, graceMs);
+      },
+      async startApiServer({ startupTimeoutMs } = {}) {
+        assertLive('startApiServer');
+        if (apiStarting || api.exitCode === undefined) throw new Error('startApiServer: the API server is already running');
+        apiStarting = true;
+        const started = performance.now();
+        try {
+          api = await launchApiServer('kube-apiserver', securePort, startupTimeoutMs);
+        } finally {
+          apiStarting = false;
+        }
+        return { readyMs: Math.round(performance.now() - started) };
+      },
+      async startExtraApiServer({ startupTimeoutMs } = {}) {
+        assertLive('startExtraApiServer');
+        const name = `kube-apiserver-${++extraCount + 1}`;
+        const started = performance.now();
+        let proc: Proc | undefined;
+        let port = 0;
+        // As in startKube: a free port can be taken between probing and binding.
+        for (let attempt = 0; !proc; attempt++) {
+          [port] = (await freePorts(1)) as [number];
+          try {
+            proc = await launchApiServer(name, port, startupTimeoutMs);
+          } catch (err) {
+            if (!(err instanceof StartError && err.portClash) || attempt > 0) throw err;
+          }
+        }
+        const extraServer = `https://127.0.0.1:${port}`;
+        const kubeconfigPath = path.join(tmpDir, `kubeconfig-${name}`);
+        await writeFile(kubeconfigPath, kubeconfigYaml(extraServer, caPem, users[0]!), { mode: 0o600 });
+        const kc = new KubeConfig();
+        kc.loadFromFile(kubeconfigPath);
+        const p = proc;
+        return {
+          name,
+          server: extraServer,
+          kubeconfigPath,
+          kc,
+          logPath: p.logPath,
+          startupMs: Math.round(performance.now() - started),
+          kubeConfigFor: (user: string) => kubeConfigForUser({ ...info, server: extraServer }, user),
+          stop: () => killProc(p, 'SIGKILL', 0),
+        };
+      },
+    };
     if (opts.crdsDir) await env.installCrds(opts.crdsDir);
     return env;
   } catch (err) {
@@ -299,13 +458,7 @@ export function connectKube(info: KubeEnvInfo, stop: () => Promise<void> = async
     ...info,
     kc,
     stop,
-    kubeConfigFor(name: string) {
-      const user = info.users.find((u) => u.name === name);
-      if (!user) throw new Error(`no static-token user ${name}; pass it in StartKubeOptions.users`);
-      const userKc = new KubeConfig();
-      userKc.loadFromString(kubeconfigYaml(info.server, info.caPem, user));
-      return userKc;
-    },
+    kubeConfigFor: (name: string) => kubeConfigForUser(info, name),
     installCrds: (dir: string) => installCrds(kc, dir),
     async createNamespace(prefix = 'test') {
       const name = `${prefix}-${process.pid}-${++nsCounter}-${randomBytes(3).toString('hex')}`.toLowerCase().slice(0, 63);
@@ -313,6 +466,14 @@ export function connectKube(info: KubeEnvInfo, stop: () => Promise<void> = async
       return name;
     },
   };
+}
+
+function kubeConfigForUser(info: Pick<KubeEnvInfo, 'server' | 'caPem' | 'users'>, name: string): KubeConfig {
+  const user = info.users.find((u) => u.name === name);
+  if (!user) throw new Error(`no static-token user ${name}; pass it in StartKubeOptions.users`);
+  const userKc = new KubeConfig();
+  userKc.loadFromString(kubeconfigYaml(info.server, info.caPem, user));
+  return userKc;
 }
 
 // ---------------------------------------------------------------------------------
@@ -413,21 +574,40 @@ function launch(name: string, bin: string, args: string[], dir: string): Proc {
   return proc;
 }
 
+/** Signal a process's group and wait for it to exit; SIGKILL after graceMs if it has not. */
+async function killProc(p: Proc, signal: NodeJS.Signals, graceMs: number): Promise<void> {
+  if (p.exitCode !== undefined || !p.child.pid) return;
+  p.child.ref(); // keep the loop alive until it is reaped
+  try { process.kill(-p.child.pid, signal); } catch { /* already gone */ }
+  if (signal !== 'SIGKILL') {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const exited = await Promise.race([
+      p.exited.then(() => true),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), graceMs); }),
+    ]);
+    clearTimeout(timer);
+    if (exited) return;
+    try { process.kill(-p.child.pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  await p.exited;
+}
+
 /**
  * A detached shell that kills the servers and removes the temp folder if this
  * process dies without calling stop() (a crashed or killed test worker), so no
- * orphaned API server keeps eating the machine's two cores.
+ * orphaned API server keeps eating the machine's two cores. The process groups to
+ * kill are read from pgidsFile at that moment (kept current by startOnce).
  */
-function startWatchdog(procs: Proc[], tmpDir: string | undefined): ChildProcess {
-  const groups = procs.map((p) => p.child.pid).filter((pid): pid is number => pid !== undefined).map((pid) => `-${pid}`);
+function startWatchdog(pgidsFile: string, tmpDir: string | undefined): ChildProcess {
   const script = [
-    'parent=$1; tmp=$2; shift 2',
+    'parent=$1; pgids=$2; tmp=$3',
     'while kill -0 "$parent" 2>/dev/null; do sleep 1; done',
-    'kill -TERM -- "$@" 2>/dev/null; sleep 3; kill -KILL -- "$@" 2>/dev/null',
+    'groups=$(cat -- "$pgids" 2>/dev/null)',
+    'if [ -n "$groups" ]; then kill -TERM -- $groups 2>/dev/null; sleep 3; kill -KILL -- $groups 2>/dev/null; fi',
     '[ -n "$tmp" ] && rm -rf -- "$tmp"',
     'exit 0',
   ].join('\n');
-  const child = spawn('bash', ['-c', script, 'kube-watchdog', String(process.pid), tmpDir ?? '', ...groups], {
+  const child = spawn('bash', ['-c', script, 'kube-watchdog', String(process.pid), pgidsFile, tmpDir ?? ''], {
     detached: true, stdio: 'ignore',
   });
   child.unref();
