@@ -6,14 +6,14 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { spawnLogged } from './logged-process.ts';
+import type { LogLine } from './logged-process.ts';
 
 /** Path of the dataplane entry point. */
 export const DATAPLANE_MAIN = fileURLToPath(new URL('../../dataplane/main.ts', import.meta.url));
 
-/** One parsed stdout line of the dataplane. */
-export type LogLine = Record<string, unknown> & { msg?: string };
+export type { LogLine } from './logged-process.ts';
 
 /** A running dataplane child. */
 export interface DataplaneChild {
@@ -66,58 +66,18 @@ export function spawnDataplane(opts: SpawnOptions = {}): Promise<DataplaneChild>
     ...(token !== undefined ? ['--admin-token', token] : []),
     ...(opts.args ?? []),
   ];
-  // process.execPath is the Node that runs vitest (24); a bare `node` may be older.
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs: LogLine[] = [];
-  const waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
-  let stderr = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  createInterface({ input: child.stdout! }).on('line', (text) => {
-    let line: LogLine;
-    try {
-      line = JSON.parse(text) as LogLine;
-    } catch {
-      line = { msg: '(not json)', text };
-    }
-    logs.push(line);
-    for (let i = waiters.length - 1; i >= 0; i--) {
-      const w = waiters[i]!;
-      if (w.pred(line)) {
-        waiters.splice(i, 1);
-        w.resolve(line);
-      }
-    }
-  });
-
-  const waitForLog = (pred: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
-    const seen = logs.find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching dataplane log line within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
-      waiters.push({ pred, resolve: (l) => {
-        clearTimeout(timer);
-        resolve(l);
-      } });
-    });
-  };
+  const proc = spawnLogged('dataplane', args, opts.env ?? {});
+  const { child, logs, exited, waitForLog } = proc;
+  const stderr = proc.stderr;
 
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`dataplane did not announce its ports; stderr: ${stderr}`));
+      reject(new Error(`dataplane did not announce its ports; stderr: ${stderr()}`));
     }, opts.startTimeoutMs ?? 20_000);
     void exited.then(({ code }) => {
       clearTimeout(timer);
-      reject(new Error(`dataplane exited with ${code} before listening; stderr: ${stderr}`));
+      reject(new Error(`dataplane exited with ${code} before listening; stderr: ${stderr()}`));
     });
     void waitForLog((l) => l.msg === 'listening', opts.startTimeoutMs ?? 20_000).then((line) => {
       clearTimeout(timer);
@@ -132,13 +92,10 @@ export function spawnDataplane(opts: SpawnOptions = {}): Promise<DataplaneChild>
         token,
         child,
         logs,
-        stderr: () => stderr,
+        stderr,
         exited,
         waitForLog,
-        stop: async (signal = 'SIGTERM') => {
-          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-          return exited;
-        },
+        stop: proc.stop,
       });
     }, () => undefined);
   });
