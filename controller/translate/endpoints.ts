@@ -5,6 +5,7 @@ import type { ClusterState, EndpointConditions, EndpointSlice, Service } from '.
 import { indexByName, namespaceOf } from './meta.ts';
 import { compareStrings } from './sort.ts';
 import { isPortNumber, isTcpPort } from './backends.ts';
+import { serviceClusterIP } from './policies.ts';
 
 /** Label that ties an EndpointSlice to its Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -56,6 +57,11 @@ function clusterEndpoints(
     ? ports.find((p) => p.port === ref.port)
     : ports.find((p) => p.name === ref.port);
   if (!servicePort) return [];
+  if (ref.useClusterIP === true) {
+    // ingress-nginx service-upstream: the virtual IP and the Service port, kube-proxy balancing behind it.
+    const ip = serviceClusterIP(service);
+    return ip === undefined || !isPortNumber(servicePort.port) ? [] : [withConditions(ip, servicePort.port, undefined)];
+  }
   // Slices name their ports after the Service port; unnamed is '' or absent.
   const portName = servicePort.name ?? '';
   const merged = new Map<string, Endpoint>();

@@ -13,6 +13,8 @@ export interface RouteEntry extends SortableRoute {
   readonly clusters: readonly Cluster[];
   /** Source object; undefined for the controller default backend. */
   readonly source: SourceKey | undefined;
+  /** A canary Ingress whose backend shares this route's traffic by weight; it counts as programmed by it too. */
+  readonly canary?: SourceKey | undefined;
 }
 
 /** Who holds a path on a host. */
@@ -54,11 +56,11 @@ export function claimKey(type: SortableRoute['type'], value: string, conditions 
 
 /** Canonical, order-independent form of a match's non-path conditions; '' when there are none. */
 export function conditionsKey(match: Route['match']): string {
-  const { methods, headers, query } = match;
-  if (!methods?.length && !headers?.length && !query?.length) return '';
+  const { methods, headers, query, cookies } = match;
+  if (!methods?.length && !headers?.length && !query?.length && !cookies?.length) return '';
   // Header names compare case-insensitively; they are lower-cased already.
   const values = (l: typeof headers) => (l ?? []).map((v) => [v.name, v.type, v.value]).sort((x, y) => compareStrings(JSON.stringify(x), JSON.stringify(y)));
-  return JSON.stringify({ methods: [...(methods ?? [])].sort(compareStrings), headers: values(headers), query: values(query) });
+  return JSON.stringify({ methods: [...(methods ?? [])].sort(compareStrings), headers: values(headers), query: values(query), ...(cookies?.length && { cookies: values(cookies) }) });
 }
 
 /**
@@ -68,7 +70,7 @@ export function conditionsKey(match: Route['match']): string {
  */
 export function coversEverything(table: HostTable | undefined, priority: 0 | 1): boolean {
   return table?.entries.some((e) => e.priority <= priority && e.type === 'Prefix' && e.value === '/'
-    && !e.hasMethod && e.headers === 0 && e.query === 0) ?? false;
+    && !e.hasMethod && e.headers === 0 && e.query === 0 && !e.cookies) ?? false;
 }
 
 /**

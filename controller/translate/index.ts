@@ -18,6 +18,14 @@ import { buildRouting } from './host-tables.ts';
 import type { HostTables } from './host-tables.ts';
 import { translateEndpoints } from './endpoints.ts';
 import { ingressStatuses, routeStatuses } from './status.ts';
+import { applyIngressTls } from './tls.ts';
+import { readIngressAnnotations } from './annotations/ingress.ts';
+import type { IngressAnnotations } from './annotations/ingress.ts';
+import { addCanaries } from './annotations/canary.ts';
+import { applyServerAliases } from './annotations/aliases.ts';
+import { ingressRef } from './failures.ts';
+import { normaliseHost } from './hosts.ts';
+import type { OwnedIngress } from './owned.ts';
 
 export { translateEndpoints } from './endpoints.ts';
 export { DEFAULT_CONTROLLER_NAME, FAILURE_REASONS, ROUTE_ACCEPTED_REASONS, ROUTE_RESOLVED_REFS_REASONS } from './types.ts';
@@ -41,17 +49,26 @@ export function translate(input: ClusterState, opts: TranslateOptions): Translat
     watchIngressWithoutClass: opts.watchIngressWithoutClass,
   }, failures);
 
+  // ingress-nginx annotations, read once per Ingress; canary Ingresses join
+  // other Ingresses' paths after those exist, instead of claiming their own.
+  const annotated = owned.ingresses.map((o) => ({ owned: o, ann: readIngressAnnotations(o.ingress, ingressRef(o.key), failures) }));
+  const mains = annotated.filter((a) => a.ann.canary === undefined);
+  const canaries = annotated.filter((a) => a.ann.canary !== undefined);
+  const regexHosts = regexHostsOf(mains);
+
   const tables: HostTables = new Map();
   // Oldest first across both kinds: the first claim on a path or default backend is the winner.
   const sources: { key: SourceKey; add: () => void }[] = [
-    ...owned.ingresses.map((o) => ({ key: o.key, add: () => addIngressRules(tables, o, services, failures) })),
+    ...mains.map(({ owned: o, ann }) => ({ key: o.key, add: () => addIngressRules(tables, o, services, failures, ann, regexHosts) })),
     ...owned.routes.map((o) => ({ key: o.key, add: () => addRouteRules(tables, o, services, failures) })),
   ];
   for (const source of sources.sort((a, b) => compareSourceAge(a.key, b.key))) source.add();
-  addIngressDefaultBackends(tables, owned.ingresses, services, failures);
+  addCanaries(tables, canaries, services, failures, regexHosts);
+  addIngressDefaultBackends(tables, mains.map((a) => a.owned), services, failures);
   if (opts.defaultBackend) addControllerDefaultBackend(tables, opts.defaultBackend, services, failures);
 
-  const routing = buildRouting(tables);
+  const withTls = applyIngressTls(buildRouting(tables), owned.ingresses, input.secrets ?? [], failures);
+  const routing = applyServerAliases(withTls, mains, failures);
   const endpoints = translateEndpoints(routing.clusters, input);
   const sorted = failures.sorted();
   return {
@@ -60,4 +77,21 @@ export function translate(input: ClusterState, opts: TranslateOptions): Translat
     routeStatuses: routeStatuses(owned.routes, tables, sorted),
     failures: sorted,
   };
+}
+
+/**
+ * Hosts whose Ingress paths are regular expressions: ingress-nginx turns on
+ * `~*` for every path of a host as soon as one Ingress on it sets
+ * `use-regex` or `rewrite-target`.
+ */
+function regexHostsOf(ingresses: readonly { readonly owned: OwnedIngress; readonly ann: IngressAnnotations }[]): Set<string> {
+  const hosts = new Set<string>();
+  for (const { owned, ann } of ingresses) {
+    if (!ann.regex) continue;
+    for (const rule of Array.isArray(owned.ingress.spec?.rules) ? owned.ingress.spec.rules : []) {
+      const host = normaliseHost(rule?.host);
+      if (host.ok) hosts.add(host.host);
+    }
+  }
+  return hosts;
 }

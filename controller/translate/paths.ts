@@ -64,3 +64,47 @@ export function normalisePath(pathType: string | null | undefined, path: string 
 function invalid(message: string): PathResult {
   return { ok: false, reason: 'InvalidPath', field: 'path', message };
 }
+
+/** An Ingress path on a host where ingress-nginx's regex mode is on. */
+export interface IngressRegexMatch {
+  readonly type: 'RegularExpression';
+  /** `(?i:<path>)`: nginx's `~*` is case-insensitive, ECMAScript's default is not. */
+  readonly value: string;
+}
+
+/** Outcome of {@link normaliseRegexPath}. */
+export type RegexPathResult =
+  | { readonly ok: true; readonly match: IngressRegexMatch }
+  | { readonly ok: false; readonly reason: 'InvalidPath' | 'InvalidPathType' | 'InvalidRegex'; readonly field: 'path' | 'pathType'; readonly message: string };
+
+/**
+ * An Ingress path as ingress-nginx reads it with `use-regex` (or
+ * `rewrite-target`) on its host: whatever its pathType, a case-insensitive
+ * regular expression anchored at the start only (`location ~* "^<path>"`),
+ * so an Exact path matches longer paths too, as it does in ingress-nginx.
+ * The traversal checks of literal paths do not apply to a pattern; it must
+ * start with `/` and compile as ECMAScript.
+ */
+export function normaliseRegexPath(pathType: string | null | undefined, path: string | null | undefined): RegexPathResult {
+  const type = pathType || 'ImplementationSpecific';
+  if (typeof type !== 'string' || !PATH_TYPES.has(type)) {
+    return { ok: false, reason: 'InvalidPathType', field: 'pathType', message: `pathType ${JSON.stringify(type)} is not one of Exact, Prefix, ImplementationSpecific` };
+  }
+  if (path !== null && path !== undefined && typeof path !== 'string') return { ok: false, reason: 'InvalidPath', field: 'path', message: 'path must be a string' };
+  let value = path ?? '';
+  if (value === '') {
+    if (type !== 'ImplementationSpecific') return { ok: false, reason: 'InvalidPath', field: 'path', message: `path is required with pathType ${type}` };
+    value = '/';
+  }
+  if (!value.startsWith('/')) return { ok: false, reason: 'InvalidPath', field: 'path', message: `path ${JSON.stringify(value)} must start with "/"` };
+  const wrapped = `(?i:${value})`;
+  if (wrapped.length > MAX_PATH) return { ok: false, reason: 'InvalidPath', field: 'path', message: `path is ${value.length} characters long, at most ${MAX_PATH - 5} are allowed for a regular expression` };
+  try {
+    new RegExp(value);
+    new RegExp(`^(?:${wrapped})`);
+  } catch (err) {
+    const why = (err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
+    return { ok: false, reason: 'InvalidRegex', field: 'path', message: `path ${JSON.stringify(value)} is not a valid ECMAScript regular expression (${why}), and regex paths are on for this host (use-regex or rewrite-target)` };
+  }
+  return { ok: true, match: { type: 'RegularExpression', value: wrapped } };
+}

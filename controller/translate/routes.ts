@@ -6,7 +6,7 @@
 import { RouteSpec } from '../api/route.ts';
 import type { RouteRule } from '../api/route.ts';
 import type { z } from 'zod';
-import type { Cluster, PathMatch, Route, RouteAction, RouteMatch, Timeouts, ValueMatch } from '../../dataplane/snapshot/schema.ts';
+import type { Cluster, Mirror, PathMatch, Route, RouteAction, RouteMatch, Timeouts, ValueMatch } from '../../dataplane/snapshot/schema.ts';
 import type { HostTables } from './host-tables.ts';
 import type { ServiceIndex } from './backends.ts';
 import type { FailureList } from './failures.ts';
@@ -19,6 +19,10 @@ import { resolveServicePort } from './backends.ts';
 import { describeHolder, describeHost, sourceRef, whyWins } from './failures.ts';
 import { routeMatchRouteName } from './names.ts';
 import { translateTimeouts } from './durations.ts';
+import { translateAffinity, translateBackendPolicy, translateFilters, translateRetry } from './route-policies.ts';
+import type { RuleFilters } from './route-policies.ts';
+import { serviceClusterIP, withPolicy } from './policies.ts';
+import type { ClusterPolicy } from './policies.ts';
 
 type RuleSpec = RouteRule;
 type MatchSpec = NonNullable<RuleSpec['matches']>[number];
@@ -43,8 +47,17 @@ export function addRouteRules(tables: HostTables, owned: OwnedRoute, services: S
   const spec = parsed.data;
   const hosts = routeHosts(spec.hostnames, ref, failures);
   spec.rules.forEach((rule, i) => {
-    const { action, clusters } = ruleAction(rule, i, key.namespace, services, ref, failures);
+    const filters = translateFilters(rule, i, ref, failures);
+    const policy = translateBackendPolicy(spec, rule, i, ref, failures);
+    const { action, clusters } = filters.invalid
+      ? { action: INVALID_FILTER, clusters: [] }
+      : filters.redirect !== undefined
+        ? { action: filters.redirect as RouteAction, clusters: [] }
+        : rule.directResponse !== undefined
+          ? { action: directAction(rule.directResponse), clusters: [] }
+          : ruleAction(rule, i, key.namespace, services, ref, failures, policy);
     const timeouts = ruleTimeouts(rule, i, ref, failures);
+    const forwarding = action.type === 'forward' ? forwardFields(rule, i, key.namespace, filters, services, ref, failures) : { fields: {}, clusters: [] };
     // An empty list is read as absent: Gateway API's default match, PathPrefix "/".
     const explicit = rule.matches?.length ? rule.matches : undefined;
     (explicit ?? [undefined]).forEach((m, j) => {
@@ -52,13 +65,22 @@ export function addRouteRules(tables: HostTables, owned: OwnedRoute, services: S
       const translated = translateMatch(m, field, ref, failures);
       if (!translated) return;
       const { match, label } = translated;
-      const route: Route = {
-        name: routeMatchRouteName(key.namespace, key.name, i, j),
-        source: ref,
-        match,
-        action,
-        ...(timeouts ? { timeouts } : {}),
-      };
+      // A prefix replacement means nothing to an Exact or regex match: that match answers 500.
+      const misfit = filters.prefixFilter !== undefined && match.path.type !== 'Prefix' && action.type !== 'direct';
+      if (misfit) {
+        failures.add(ref, `spec.rules[${i}].filters[${filters.prefixFilter}]`, 'InvalidFilter',
+          `ReplacePrefixMatch needs a PathPrefix match, and ${explicit ? `match ${j}` : 'the match'} is ${match.path.type === 'RegularExpression' ? 'RegularExpression' : match.path.type}; that match answers 500 until it is fixed`);
+      }
+      const route: Route = misfit
+        ? { name: routeMatchRouteName(key.namespace, key.name, i, j), source: ref, match, action: INVALID_FILTER }
+        : {
+          name: routeMatchRouteName(key.namespace, key.name, i, j),
+          source: ref,
+          match,
+          action,
+          ...(timeouts ? { timeouts } : {}),
+          ...forwarding.fields,
+        };
       const claim = claimKey(match.path.type, match.path.value, conditionsKey(match));
       for (const host of hosts) {
         const table = hostTable(tables, host);
@@ -76,6 +98,7 @@ export function addRouteRules(tables: HostTables, owned: OwnedRoute, services: S
           hasMethod: match.methods !== undefined,
           headers: match.headers?.length ?? 0,
           query: match.query?.length ?? 0,
+          cookies: match.cookies?.length ?? 0,
           createdMs: key.createdMs,
           namespace: key.namespace,
           name: key.name,
@@ -83,7 +106,7 @@ export function addRouteRules(tables: HostTables, owned: OwnedRoute, services: S
           rule: i,
           path: j,
           source: key,
-          clusters,
+          clusters: misfit ? [] : [...clusters, ...forwarding.clusters],
           route,
         });
       }
@@ -122,12 +145,20 @@ function ruleAction(
   services: ServiceIndex,
   ref: ObjectRef,
   failures: FailureList,
+  policy: ClusterPolicy,
 ): { action: RouteAction; clusters: Cluster[] } {
   const usable: { cluster: Cluster; weight: number }[] = [];
   let body: string | undefined;
-  rule.backends.forEach((b, k) => {
+  const backends = rule.backends ?? [];
+  backends.forEach((b, k) => {
     const field = `spec.rules[${i}].backends[${k}]`;
-    const resolved = resolveServicePort(services, namespace, b.name, { number: b.port }, { name: field, portNumber: field, portName: field });
+    const plain = resolveServicePort(services, namespace, b.name, { number: b.port }, { name: field, portNumber: field, portName: field });
+    let p = policy;
+    if (plain.ok && p.useClusterIP === true && serviceClusterIP(services.get(`${namespace}/${b.name}`)) === undefined) {
+      failures.add(ref, policyField(rule, i, 'useClusterIP'), 'InvalidPolicy', `Service ${namespace}/${b.name} has no ClusterIP (headless); its endpoints are used`);
+      p = { ...p, useClusterIP: false };
+    }
+    const resolved = withPolicy(plain, p);
     if (!resolved.ok) {
       failures.add(ref, resolved.problem.field, resolved.problem.reason, resolved.problem.message);
       if (b.weight > 0 && body === undefined && resolved.action.type === 'direct') body = resolved.action.body;
@@ -141,10 +172,58 @@ function ruleAction(
       clusters: usable.map((u) => u.cluster),
     };
   }
-  if (!rule.backends.some((b) => b.weight > 0)) {
+  if (!backends.some((b) => b.weight > 0)) {
     failures.add(ref, `spec.rules[${i}].backends`, 'AllWeightsZero', 'every backend has weight 0, so requests matching this rule get a 503');
   }
   return { action: { type: 'direct', status: 503, body: body ?? 'no backend with a weight above 0' }, clusters: [] };
+}
+
+/** What a rule whose filters cannot be applied answers. */
+const INVALID_FILTER: RouteAction = { type: 'direct', status: 500, body: 'invalid filter on this route' };
+
+function directAction(d: NonNullable<RuleSpec['directResponse']>): RouteAction {
+  return { type: 'direct', status: d.status, ...(d.body !== undefined && { body: d.body }), ...(d.contentType !== undefined && { contentType: d.contentType }) };
+}
+
+function policyField(rule: RuleSpec, i: number, name: string): string {
+  return (rule.backendPolicy as Record<string, unknown> | undefined)?.[name] !== undefined ? `spec.rules[${i}].backendPolicy.${name}` : `spec.backendPolicy.${name}`;
+}
+
+/** Route fields that only mean something when the route forwards, and the mirror clusters. */
+function forwardFields(
+  rule: RuleSpec,
+  i: number,
+  namespace: string,
+  filters: RuleFilters,
+  services: ServiceIndex,
+  ref: ObjectRef,
+  failures: FailureList,
+): { fields: Partial<Route>; clusters: Cluster[] } {
+  const mirrors: Mirror[] = [];
+  const clusters: Cluster[] = [];
+  for (const m of filters.mirrors) {
+    const field = `spec.rules[${i}].filters[${m.k}].requestMirror.backend`;
+    const resolved = resolveServicePort(services, namespace, m.name, { number: m.port }, { name: field, portNumber: field, portName: field });
+    if (!resolved.ok) {
+      failures.add(ref, resolved.problem.field, resolved.problem.reason, `${resolved.problem.message}; requests are not mirrored there`);
+      continue;
+    }
+    mirrors.push({ cluster: resolved.cluster.name, percent: m.percent });
+    clusters.push(resolved.cluster);
+  }
+  const retry = translateRetry(rule, i, ref, failures);
+  const affinity = translateAffinity(rule, i, ref, failures);
+  return {
+    fields: {
+      ...(filters.rewrite !== undefined && { rewrite: filters.rewrite }),
+      ...(filters.requestHeaders !== undefined && { requestHeaders: filters.requestHeaders }),
+      ...(filters.responseHeaders !== undefined && { responseHeaders: filters.responseHeaders }),
+      ...(retry !== undefined && { retry }),
+      ...(affinity !== undefined && { sessionAffinity: affinity }),
+      ...(mirrors.length > 0 && { mirrors }),
+    },
+    clusters,
+  };
 }
 
 /** Snapshot timeouts of a rule; all of them are ignored when one is unusable, so no surprising half applies. */
@@ -187,17 +266,20 @@ function translateMatch(
   }
   const headers = valueMatches(m?.headers, true, `${field}.headers`, ref, failures);
   const query = valueMatches(m?.queryParams, false, `${field}.queryParams`, ref, failures);
-  if (!headers || !query) return undefined;
+  const cookies = valueMatches(m?.cookies, false, `${field}.cookies`, ref, failures);
+  if (!headers || !query || !cookies) return undefined;
   const match: RouteMatch = {
     path,
     ...(m?.method ? { methods: [m.method] } : {}),
     ...(headers.length ? { headers } : {}),
     ...(query.length ? { query } : {}),
+    ...(cookies.length ? { cookies } : {}),
   };
   const conditions = [
     ...(m?.method ? [`method ${m.method}`] : []),
     ...(headers.length ? [`${headers.length} header ${headers.length === 1 ? 'condition' : 'conditions'}`] : []),
     ...(query.length ? [`${query.length} query ${query.length === 1 ? 'condition' : 'conditions'}`] : []),
+    ...(cookies.length ? [`${cookies.length} cookie ${cookies.length === 1 ? 'condition' : 'conditions'}`] : []),
   ];
   const label = `${pathSpec.type} path ${JSON.stringify(path.value)}${conditions.length ? ` with ${conditions.join(', ')}` : ''}`;
   return { match, label };

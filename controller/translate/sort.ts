@@ -68,6 +68,8 @@ export interface SortableRoute {
   readonly headers: number;
   /** Number of query parameter conditions. */
   readonly query: number;
+  /** Number of cookie conditions (canary routes); absent means none. */
+  readonly cookies?: number;
   /** Age of the source object; undefined for the controller default. */
   readonly createdMs: number | undefined;
   readonly namespace: string;
@@ -86,7 +88,7 @@ const TYPE_RANK = { Exact: 0, Prefix: 1, RegularExpression: 2 } as const;
  * API HTTPRoute precedence: Ingress paths and Route matches before default
  * backends; Exact, then Prefix, then RegularExpression; longer values first,
  * so an element-wise prefix always comes after every path it is a prefix of;
- * then a method condition, more header conditions, more query conditions;
+ * then a method condition, more header, query and cookie conditions;
  * then age, namespace, name, kind and position.
  *
  * Two different Exact or Prefix values of one length can never match the
@@ -103,6 +105,7 @@ export function compareRoutes(a: SortableRoute, b: SortableRoute): number {
     || Number(b.hasMethod) - Number(a.hasMethod)
     || b.headers - a.headers
     || b.query - a.query
+    || (b.cookies ?? 0) - (a.cookies ?? 0)
     || compareOptionalAge(a.createdMs, b.createdMs)
     || compareStrings(a.namespace, b.namespace)
     || compareStrings(a.name, b.name)

@@ -92,9 +92,11 @@ function routeCounts(tables: HostTables, kind: SourceKind): Map<string, number> 
   const routes = new Map<string, number>();
   for (const table of tables.values()) {
     for (const e of table.entries) {
-      if (e.source?.kind !== kind) continue;
-      const id = `${e.source.namespace}/${e.source.name}`;
-      routes.set(id, (routes.get(id) ?? 0) + 1);
+      for (const s of [e.source, e.canary]) {
+        if (s?.kind !== kind) continue;
+        const id = `${s.namespace}/${s.name}`;
+        routes.set(id, (routes.get(id) ?? 0) + 1);
+      }
     }
   }
   return routes;

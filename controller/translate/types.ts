@@ -66,6 +66,7 @@ export interface IngressSpec {
   readonly ingressClassName?: string | null;
   readonly defaultBackend?: IngressBackend | null;
   readonly rules?: readonly IngressRule[] | null;
+  readonly tls?: readonly IngressTLS[] | null;
 }
 
 /** `networking.k8s.io/v1` Ingress. */
@@ -100,6 +101,8 @@ export interface Service {
   readonly spec?: {
     readonly type?: string | null;
     readonly ports?: readonly ServicePort[] | null;
+    /** The virtual IP; `None` for a headless Service. Read for ingress-nginx `service-upstream`. */
+    readonly clusterIP?: string | null;
   } | null;
 }
 
@@ -137,6 +140,21 @@ export interface EndpointSlice {
   readonly ports?: readonly SlicePort[] | null;
 }
 
+/** One `spec.tls` entry of an Ingress: hosts served with the certificate of a Secret in the Ingress's namespace. */
+export interface IngressTLS {
+  readonly hosts?: readonly string[] | null;
+  readonly secretName?: string | null;
+}
+
+/** A Secret; only `kubernetes.io/tls`-shaped data (`tls.crt`, `tls.key`, base64) is read. */
+export interface Secret {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata?: ObjectMeta | null;
+  readonly type?: string | null;
+  readonly data?: Readonly<Record<string, string>> | null;
+}
+
 /**
  * `pyserve.io/v1alpha1` Route, as read from the API server or a manifest.
  * `spec` stays `unknown`: the translator validates it with `RouteSpec` from
@@ -158,6 +176,8 @@ export interface ClusterState {
   readonly endpointSlices: readonly EndpointSlice[];
   /** `pyserve.io` Routes; absent means none. */
   readonly routes?: readonly RouteObject[];
+  /** Secrets referenced by Ingress `spec.tls`; absent means none (every TLS host gets the default certificate). */
+  readonly secrets?: readonly Secret[];
 }
 
 /** A Service and port used as a backend; a string port is a Service port name. */
@@ -199,19 +219,28 @@ export interface ObjectRef {
 /** Every reason a {@link ResourceFailure} can carry; documented in docs/translation.md. */
 export const FAILURE_REASONS = [
   'AllWeightsZero',
+  'CanaryWithoutMain',
   'DefaultBackendConflict',
   'DuplicateObject',
   'EmptyIngress',
+  'HostConflict',
+  'IgnoredAnnotation',
+  'InvalidAnnotation',
   'InvalidBackend',
+  'InvalidFilter',
   'InvalidHost',
   'InvalidPath',
   'InvalidPathType',
+  'InvalidPolicy',
   'InvalidRegex',
   'InvalidRouteSpec',
+  'InvalidTLSSecret',
   'InvalidTimeout',
   'PathConflict',
   'ServiceNotFound',
   'ServicePortNotFound',
+  'TLSSecretNotFound',
+  'UnsupportedAnnotation',
   'UnsupportedBackend',
   'UnsupportedServiceType',
 ] as const;

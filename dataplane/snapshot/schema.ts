@@ -118,6 +118,7 @@ export const DirectAction = z.strictObject({
 // ---- Transforms: path rewrites, redirects, header edits (traffic management, issue 5) ----
 
 // Nothing a request line or a Location header could be split or smuggled with.
+// eslint-disable-next-line no-control-regex
 const UNSAFE_IN_PATH = /[\u0000-\u0020\u007f?#]/;
 
 /** A path written into a request line or a Location header: starts with `/`, no space, control character, `?` or `#`. */
@@ -164,6 +165,7 @@ export const RegexReplace = z.strictObject({
     }
   }, 'pattern must be a valid ECMAScript regular expression'),
   /** The new path, with `$n` references to capture groups. */
+  // eslint-disable-next-line no-control-regex
   substitution: z.string().max(4096).refine((v) => !/[\u0000-\u001f\u007f ?#]/.test(v), 'substitution must contain no space, control character, "?" or "#"'),
 });
 
@@ -234,6 +236,7 @@ export const HeaderValuePair = z.strictObject({
   /** Field name, any case (names compare case-insensitively). */
   name: EditableHeaderName,
   /** Field value. */
+  // eslint-disable-next-line no-control-regex
   value: z.string().max(8192).regex(/^[^\r\n\u0000]*$/, 'header value must not contain CR, LF or NUL'),
 });
 
@@ -391,6 +394,7 @@ export const SessionAffinity = z.strictObject({
     /** `Max-Age` in seconds. Absent: a session cookie. */
     ttlSeconds: z.number().int().min(1).max(2_147_483_647).optional(),
     /** `Path`. Absent: `/`. */
+    // eslint-disable-next-line no-control-regex
     path: z.string().min(1).max(1024).regex(/^\/[^\u0000-\u001f\u007f;]*$/, 'cookie path must start with "/" and contain no ";" or control character').optional(),
     /** `Domain`. Absent: none (the cookie goes back to the request's host only). */
     domain: z.string().min(1).max(253).regex(/^\.?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'cookie domain must be a lower-case DNS name').optional(),
@@ -568,6 +572,7 @@ export type LoadBalancer = z.infer<typeof LoadBalancer>;
  */
 export const HealthCheck = z.strictObject({
   /** Path (and query) probed. */
+  // eslint-disable-next-line no-control-regex
   path: z.string().min(1).max(1024).regex(/^\/[^\u0000-\u0020\u007f#]*$/, 'path must start with "/" and contain no space, control character or "#"'),
   /** `Host` header of the probe. Absent: the endpoint's `address:port`. */
   host: z.string().min(1).max(261).regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$/, 'host must be a DNS name or IP address, optionally with :port').optional(),

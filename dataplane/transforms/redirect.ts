@@ -32,6 +32,10 @@ export interface RedirectReply {
 
 const DEFAULT_PORT = { http: 80, https: 443 } as const;
 
+// The client's Host is written into the Location only when it is a plain name
+// or IP literal: anything else ("a.com/x", "a.com@b") could point elsewhere.
+const PLAIN_HOST = /^([a-z0-9_.-]+|\[[0-9a-f:.]+\])$/;
+
 /** The port of a Host header value (`name:port`, `[v6]:port`); undefined without one. */
 export function hostHeaderPort(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -49,12 +53,12 @@ export function compileRedirect(a: RedirectAction, match: PathMatch): RedirectRe
     status: a.status,
     location(req) {
       const scheme = a.scheme ?? (req.secure ? 'https' : 'http');
-      const host = a.hostname ?? req.host;
+      const host = a.hostname ?? (PLAIN_HOST.test(req.host) ? req.host : '');
       const port = a.port ?? (a.scheme === undefined ? hostHeaderPort(req.hostHeader) : undefined);
       const path = rewrite === null ? req.path : rewrite(req.path);
       const query = a.query ?? req.rawQuery;
       const tail = query === '' ? path : `${path}?${query}`;
-      // Without any host to name, a relative Location is the only honest answer.
+      // Without a usable host to name, a relative Location is the only honest answer.
       if (host === '') return tail;
       const authority = port === undefined || port === DEFAULT_PORT[scheme] ? host : `${host}:${port}`;
       return `${scheme}://${authority}${tail}`;

@@ -11,6 +11,7 @@ const LISTS = {
   Service: 'services',
   EndpointSlice: 'endpointSlices',
   Route: 'routes',
+  Secret: 'secrets',
 } as const;
 
 /** The pseudo-kind of the optional first document holding TranslateOptions. */
@@ -35,7 +36,7 @@ export function listCases(root: string): { cases: string[]; orphans: string[] } 
 /** Parse `<root>/<name>/in.yaml`. Throws on YAML errors, unknown kinds and misplaced options. */
 export function loadCase(root: string, name: string): GoldenCase {
   const text = readFileSync(join(root, name, 'in.yaml'), 'utf8');
-  const lists: Record<(typeof LISTS)[keyof typeof LISTS], unknown[]> = { ingresses: [], ingressClasses: [], services: [], endpointSlices: [], routes: [] };
+  const lists: Record<(typeof LISTS)[keyof typeof LISTS], unknown[]> = { ingresses: [], ingressClasses: [], services: [], endpointSlices: [], routes: [], secrets: [] };
   let options: TranslateOptions = { generation: 1 };
   const docs = parseAllDocuments(text);
   // A file with no document at all parses to an EmptyStream, not an array.
@@ -53,9 +54,9 @@ export function loadCase(root: string, name: string): GoldenCase {
     if (typeof kind !== 'string' || !(kind in LISTS)) throw new Error(`${name}/in.yaml document ${i}: unexpected kind ${String(kind)}`);
     lists[LISTS[kind as keyof typeof LISTS]].push(value);
   });
-  // Cases without Routes leave `routes` out, so the optional field stays exercised as absent.
-  const { routes, ...rest } = lists;
-  const state = (routes.length ? { ...rest, routes } : rest) as unknown as ClusterState;
+  // Cases without Routes or Secrets leave those lists out, so the optional fields stay exercised as absent.
+  const { routes, secrets, ...rest } = lists;
+  const state = { ...rest, ...(routes.length ? { routes } : {}), ...(secrets.length ? { secrets } : {}) } as unknown as ClusterState;
   return { name, state, options };
 }
 

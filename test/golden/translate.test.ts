@@ -97,6 +97,7 @@ function mapLists(state: ClusterState, f: <T>(list: readonly T[]) => T[]): Clust
     // Endpoint order inside a slice carries no meaning either.
     endpointSlices: f(state.endpointSlices).map((s) => (Array.isArray(s.endpoints) ? { ...s, endpoints: f(s.endpoints) } : s)),
     ...(state.routes ? { routes: f(state.routes) } : {}),
+    ...(state.secrets ? { secrets: f(state.secrets) } : {}),
   };
 }
 
