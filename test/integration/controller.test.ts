@@ -319,5 +319,7 @@ describe('controller on a real API server', () => {
     await bad({ rules: [{ backends: [{ name: 'web', port: 80, weight: 0 }] }] }, /at least one backend needs a weight above 0/);
     await bad({ hostnames: ['Bad_Host'], rules: [{ backends: [{ name: 'web', port: 80 }] }] }, /hostnames/);
     await bad({ rules: [] }, /rules/);
+    // A spec-level CEL rule: proves the harness installs rules nested under `properties`.
+    await bad({ hostnames: ['a.test', 'a.test'], rules: [{ backends: [{ name: 'web', port: 80 }] }] }, /hostnames must be unique/);
   });
 });

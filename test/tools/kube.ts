@@ -497,15 +497,19 @@ export async function installCrds(kc: KubeConfig, dir: string, timeoutMs = 30_00
       crds.push(obj);
     }
   }
+  // Sent as raw JSON: client-node's typed models drop `x-kubernetes-validations`
+  // (CEL rules) nested under `properties`, so the typed create would install a CRD
+  // without them and validation tests would pass for the wrong reason.
   for (const body of crds) {
     const name = body.metadata?.name ?? '';
-    try {
-      await api.createCustomResourceDefinition({ body });
-    } catch (err) {
-      if (errorCode(err) !== 409) throw withCrdName(err, name);
+    const created = await rawRequest(kc, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', body);
+    if (created.status === 409) {
       const existing = await api.readCustomResourceDefinition({ name });
       body.metadata = { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion };
-      await api.replaceCustomResourceDefinition({ name, body }).catch((e: unknown) => { throw withCrdName(e, name); });
+      const replaced = await rawRequest(kc, 'PUT', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`, body);
+      if (replaced.status >= 300) throw new Error(`CRD ${name} rejected (HTTP ${replaced.status}): ${replaced.body}`);
+    } else if (created.status >= 300) {
+      throw new Error(`CRD ${name} rejected (HTTP ${created.status}): ${created.body}`);
     }
   }
   const deadline = Date.now() + timeoutMs;
@@ -540,10 +544,22 @@ export async function installCrds(kc: KubeConfig, dir: string, timeoutMs = 30_00
   return crds.map((c) => c.metadata?.name ?? '');
 }
 
-function withCrdName(err: unknown, name: string): Error {
-  const body = (err as { body?: unknown }).body;
-  const detail = typeof body === 'string' ? body : JSON.stringify(body);
-  return new Error(`CRD ${name} rejected (HTTP ${errorCode(err)}): ${detail}`, { cause: err });
+/** One JSON request to the API server with the KubeConfig's credentials, body sent as is. */
+export async function rawRequest(kc: KubeConfig, method: string, apiPath: string, body?: unknown): Promise<{ status: number; body: string }> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('rawRequest: the KubeConfig has no current cluster');
+  const url = new URL(apiPath, cluster.server);
+  const opts: https.RequestOptions = { method, headers: { 'content-type': 'application/json', accept: 'application/json' } };
+  await kc.applyToHTTPSOptions(opts);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, opts, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.once('error', reject);
+    req.end(payload);
+  });
 }
 
 /** The HTTP status of a client-node ApiException, if it is one. */
