@@ -1,6 +1,11 @@
-// Process entry point: options, start, signals. One process for now; the
-// cluster primary/worker split will wrap startDataplane.
+// Process entry point: options, start, signals. With `--workers 1` one
+// process does everything; otherwise this process is the cluster primary
+// (cluster/primary.ts: admin API, no traffic) or one of its traffic workers
+// (cluster/worker.ts), which node:cluster starts from this same file.
+import cluster from 'node:cluster';
 import { startDataplane } from './start.ts';
+import { startPrimary } from './cluster/primary.ts';
+import { startWorker } from './cluster/worker.ts';
 import { OptionsError, parseOptions, usage } from './options.ts';
 import { createLoggers } from './observability/log.ts';
 
@@ -29,16 +34,23 @@ process.on('unhandledRejection', (err) => {
   process.exit(1);
 });
 
-let dataplane;
+let dataplane: { close(): Promise<void> } | undefined;
+let firstSignalAt: number | undefined;
+// A worker is told to drain by its primary (or finds it gone); once is enough.
+const workerShutdown = (): void => {
+  if (dataplane === undefined) process.exit(0);
+  if (firstSignalAt === undefined) onSignal('SIGTERM');
+};
 try {
-  dataplane = await startDataplane({ ...options, loggers });
+  if (cluster.isWorker) dataplane = await startWorker(options, loggers, workerShutdown);
+  else if (options.workers > 1) dataplane = await startPrimary(options, loggers);
+  else dataplane = await startDataplane({ ...options, loggers });
 } catch (err) {
   log.fatal({ err }, 'dataplane failed to start');
   process.exit(1);
 }
 
-let firstSignalAt: number | undefined;
-const onSignal = (signal: NodeJS.Signals): void => {
+function onSignal(signal: NodeJS.Signals): void {
   if (firstSignalAt !== undefined) {
     // A terminal's Ctrl-C reaches the whole process group, so a parent that
     // forwards it too (local mode) makes a duplicate arrive at once: ignore
@@ -49,10 +61,10 @@ const onSignal = (signal: NodeJS.Signals): void => {
   }
   firstSignalAt = Date.now();
   log.info({ signal }, 'shutting down');
-  dataplane.close().then(() => process.exit(0), (err: unknown) => {
+  dataplane!.close().then(() => process.exit(0), (err: unknown) => {
     log.error({ err }, 'shutdown failed');
     process.exit(1);
   });
-};
+}
 process.on('SIGTERM', onSignal);
 process.on('SIGINT', onSignal);

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { LOG_LEVELS } from './observability/log.ts';
+import { autoWorkers } from './cluster/cpus.ts';
 import { TRAFFIC_FEATURE_BOOLEANS, TRAFFIC_FEATURE_FLAGS, trafficFeatureOptions, trafficFeatureSchema } from './limits/flags.ts';
 import type { TrafficFeatureOptions } from './limits/flags.ts';
 
@@ -37,6 +38,11 @@ export interface DataplaneOptions extends TrafficFeatureOptions {
   maxSnapshotBytes: number;
   /** Diagnostic log level (the access log is always written). Default `info`. */
   logLevel: (typeof LOG_LEVELS)[number];
+  /**
+   * Traffic worker processes (node:cluster); 1 runs everything in one process.
+   * Default: one per CPU the process may use (cluster/workers.ts `autoWorkers`).
+   */
+  workers: number;
 }
 
 /** Flags, their env variables, and help text. */
@@ -54,6 +60,7 @@ const FLAGS = {
   'drain-timeout-ms': { env: 'PYSERVE_DRAIN_TIMEOUT_MS', help: 'on SIGTERM, wait this long for in-flight requests (default 15000)' },
   'max-snapshot-bytes': { env: 'PYSERVE_MAX_SNAPSHOT_BYTES', help: 'largest accepted snapshot body (default 67108864)' },
   'log-level': { env: 'PYSERVE_LOG_LEVEL', help: `diagnostic log level: ${LOG_LEVELS.join(', ')} (default info)` },
+  workers: { env: 'PYSERVE_WORKERS', help: 'traffic worker processes, or auto = one per usable CPU (default auto; 1 = single process)' },
   // Limits, timeouts, compression: limits/flags.ts.
   ...TRAFFIC_FEATURE_FLAGS,
 } as const;
@@ -73,6 +80,7 @@ const Schema = z.object({
   'drain-timeout-ms': z.coerce.number().int().min(0).max(3_600_000).default(15_000),
   'max-snapshot-bytes': z.coerce.number().int().min(1024).max(2 ** 31).default(64 * 1024 * 1024),
   'log-level': z.enum(LOG_LEVELS).default('info'),
+  workers: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(1024)]).default('auto'),
   ...trafficFeatureSchema,
 });
 
@@ -139,6 +147,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     drainTimeoutMs: o['drain-timeout-ms'],
     maxSnapshotBytes: o['max-snapshot-bytes'],
     logLevel: o['log-level'],
+    workers: o.workers === 'auto' ? autoWorkers() : o.workers,
     ...trafficFeatureOptions(o),
   };
 }

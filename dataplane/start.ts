@@ -8,9 +8,11 @@ import { ConfigStore } from './config/store.ts';
 import { createLoggers } from './observability/log.ts';
 import type { DataplaneLoggers } from './observability/log.ts';
 import { createMetrics } from './observability/metrics.ts';
+import type { DataplaneMetrics } from './observability/metrics.ts';
 import type { DataplaneOptions } from './options.ts';
 import { createTrafficServer } from './server/traffic.ts';
 import { listen } from './server/listen.ts';
+import type { ListenExtra } from './server/listen.ts';
 import { PoolRegistry } from './upstream/pool.ts';
 import { H2SessionRegistry } from './upstream/h2-sessions.ts';
 import { TlsManager } from './tls/contexts.ts';
@@ -36,6 +38,20 @@ export interface StartOptions extends Partial<Omit<DataplaneOptions, 'timeouts' 
   compression?: Partial<CompressionSettings>;
   /** Serve this instead of a freshly generated self-signed default certificate. */
   defaultCertificate?: GeneratedCertificate;
+  /**
+   * Run as a cluster worker (cluster/worker.ts): no admin listener and no
+   * `listening` line; `beforeListen` runs first (it applies the current
+   * snapshot), then `listen` binds each traffic socket.
+   */
+  worker?: WorkerHooks;
+}
+
+/** How a cluster worker takes part in {@link startDataplane}. */
+export interface WorkerHooks {
+  /** Called with the store and metrics before any traffic socket listens. */
+  beforeListen(parts: { store: ConfigStore; metrics: DataplaneMetrics }): Promise<void>;
+  /** Bind one traffic socket; resolves with the bound port. */
+  listen(bind: (port: number, host: string, extra?: ListenExtra) => Promise<number>, which: 'traffic' | 'https'): Promise<number>;
 }
 
 /** A running dataplane. */
@@ -103,7 +119,8 @@ export async function startDataplane(opts: StartOptions = {}): Promise<RunningDa
   inFlight = () => traffic.inFlight;
   attachUpgradeHandler(traffic.server, upgrades);
   attachExtendedConnect(traffic.h2Server, upgrades);
-  const admin = createAdminServer({
+  const worker = opts.worker;
+  const admin = worker !== undefined ? undefined : createAdminServer({
     token,
     maxSnapshotBytes: opts.maxSnapshotBytes ?? 64 * 1024 * 1024,
     store,
@@ -111,20 +128,27 @@ export async function startDataplane(opts: StartOptions = {}): Promise<RunningDa
     log,
     isDraining: () => draining,
   });
-  if (token === undefined) log.warn('admin API runs WITHOUT a token (--insecure-admin): anyone who reaches it can reconfigure traffic');
+  if (token === undefined && worker === undefined) log.warn('admin API runs WITHOUT a token (--insecure-admin): anyone who reaches it can reconfigure traffic');
 
   let trafficPort: number;
   let adminPort: number;
   try {
-    trafficPort = await traffic.listen(opts.trafficPort ?? 8080, opts.trafficHost ?? '0.0.0.0');
-    httpsPort = await traffic.listenTls(opts.httpsPort ?? 8443, opts.trafficHost ?? '0.0.0.0');
-    adminPort = await listen(admin, opts.adminPort ?? 9901, opts.adminHost ?? '0.0.0.0');
+    if (worker !== undefined) {
+      await worker.beforeListen({ store, metrics });
+      trafficPort = await worker.listen((port, host, extra) => traffic.listen(port, host, extra), 'traffic');
+      httpsPort = await worker.listen((port, host, extra) => traffic.listenTls(port, host, extra), 'https');
+      adminPort = 0;
+    } else {
+      trafficPort = await traffic.listen(opts.trafficPort ?? 8080, opts.trafficHost ?? '0.0.0.0');
+      httpsPort = await traffic.listenTls(opts.httpsPort ?? 8443, opts.trafficHost ?? '0.0.0.0');
+      adminPort = await listen(admin!, opts.adminPort ?? 9901, opts.adminHost ?? '0.0.0.0');
+    }
   } catch (err) {
     await traffic.drain(0);
-    admin.close();
+    admin?.close();
     throw err;
   }
-  access.info({ trafficPort, httpsPort, adminPort }, 'listening');
+  if (worker === undefined) access.info({ trafficPort, httpsPort, adminPort }, 'listening');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -137,10 +161,12 @@ export async function startDataplane(opts: StartOptions = {}): Promise<RunningDa
       const [drained, closedByProxy] = await Promise.all([traffic.drain(drainTimeoutMs, websocketsClosed), websocketsClosed]);
       const result = { ...drained, websocketsClosed: closedByProxy };
       await Promise.all([pools.closeAll(1_000), h2.closeAll(1_000)]);
-      await new Promise<void>((resolve) => {
-        admin.close(() => resolve());
-        admin.closeAllConnections();
-      });
+      if (admin !== undefined) {
+        await new Promise<void>((resolve) => {
+          admin.close(() => resolve());
+          admin.closeAllConnections();
+        });
+      }
       log.info(result, 'stopped');
     })();
     return closing;

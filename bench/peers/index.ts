@@ -196,6 +196,8 @@ export async function startPyServeProcess(cpus: string, trafficPort: number, adm
   const features = await pyserveFeatures();
   // An HTTPS listener on its default port would collide with any other dataplane on this machine.
   const https = features.https && !extra.includes('--https-port') ? ['--https-port', '0'] : [];
+  // The 1-worker rows must be one process: the dataplane's own default is one worker per CPU.
+  const workers = extra.includes('--workers') ? [] : ['--workers', '1'];
   return startProc('pyserve', process.execPath, [
     ...nodeFlags,
     DATAPLANE_MAIN,
@@ -203,6 +205,7 @@ export async function startPyServeProcess(cpus: string, trafficPort: number, adm
     '--admin-host', '127.0.0.1', '--admin-port', String(adminPort),
     '--log-level', 'warn',
     ...https,
+    ...workers,
     ...extra,
   ], { cpus, env: { PYSERVE_ADMIN_TOKEN: TOKEN }, stdout: '/dev/null' });
 }

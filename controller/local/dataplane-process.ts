@@ -46,6 +46,8 @@ export function startDataplaneProcess(opts: DataplaneProcessOptions): Promise<Da
     '--https-port', '0',
     '--admin-host', '127.0.0.1',
     '--admin-port', String(opts.adminPort ?? 0),
+    // One process is plenty for local use and starts fastest; extraArgs may override.
+    '--workers', '1',
     ...(opts.extraArgs ?? []),
   ], {
     // The token travels by environment so it never shows in `ps`.

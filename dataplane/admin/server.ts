@@ -4,7 +4,8 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { ConfigStore } from '../config/store.ts';
+import type { ApplyResult, ConfigStore } from '../config/store.ts';
+import type { Snapshot } from '../snapshot/schema.ts';
 import { CompileError } from '../config/compile.ts';
 import type { DataplaneMetrics, RejectReason } from '../observability/metrics.ts';
 import { validateSnapshot } from '../snapshot/validate.ts';
@@ -17,8 +18,16 @@ export interface AdminServerOptions {
   token: string | undefined;
   /** Largest accepted snapshot body in bytes. */
   maxSnapshotBytes: number;
-  store: ConfigStore;
+  /** Source of GET /v1/snapshot and /readyz; its `apply` takes pushes unless `commit` is set. */
+  store: Pick<ConfigStore, 'current'> & Partial<Pick<ConfigStore, 'apply'>>;
+  /**
+   * Apply a validated snapshot some other way (the cluster primary: compile
+   * check, then every worker). Throws `CompileError` for a 400.
+   */
+  commit?: (snapshot: Snapshot) => Promise<ApplyResult>;
   metrics: DataplaneMetrics;
+  /** Render /metrics some other way (the cluster primary aggregates its workers). */
+  renderMetrics?: () => Promise<string>;
   log: Logger;
   /** Whether the dataplane is draining (readiness turns false). */
   isDraining(): boolean;
@@ -89,7 +98,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     const snap = validated.snapshot;
     let result;
     try {
-      result = store.apply(snap);
+      result = opts.commit !== undefined ? await opts.commit(snap) : store.apply!(snap);
     } catch (err) {
       if (err instanceof CompileError) {
         reject(res, 'invalid', 'snapshot does not compile', err.problems);
@@ -119,7 +128,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
       }
       case '/metrics': {
         if (!read) return text(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
-        const body = await metrics.registry.metrics();
+        const body = opts.renderMetrics !== undefined ? await opts.renderMetrics() : await metrics.registry.metrics();
         return text(res, 200, body, { 'content-type': metrics.registry.contentType });
       }
       case '/v1/snapshot': {

@@ -50,6 +50,8 @@ export function createMetrics(opts: { upstreamPools?: () => number; inFlight?: (
     snapshotGeneration: new Gauge({
       name: 'pyserve_snapshot_generation',
       help: 'Generation of the snapshot being served (-1 before the first one).',
+      // Across cluster workers: the generation every one of them serves.
+      aggregator: 'min',
       registers: [registry],
     }),
     snapshotApply: new Histogram({

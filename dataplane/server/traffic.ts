@@ -30,6 +30,7 @@ import { DEFAULT_LIMITS } from '../limits/defaults.ts';
 import type { ListenerLimits } from '../limits/defaults.ts';
 import { applyConnectionLimit, clientErrorStatus, http1ServerOptions } from '../limits/server.ts';
 import { listen } from './listen.ts';
+import type { ListenExtra } from './listen.ts';
 import type { HandlerDeps } from './handler.ts';
 
 /** Outcome of {@link TrafficServer.drain}. */
@@ -95,9 +96,9 @@ export interface TrafficServer {
   /** Requests received and not finished. */
   readonly inFlight: number;
   /** Listen on the plain port (HTTP/1.1 and h2c) and resolve with the bound port. */
-  listen(port: number, host: string): Promise<number>;
+  listen(port: number, host: string, extra?: ListenExtra): Promise<number>;
   /** Listen on the TLS port (HTTP/1.1 and h2 by ALPN) and resolve with the bound port. */
-  listenTls(port: number, host: string): Promise<number>;
+  listenTls(port: number, host: string, extra?: ListenExtra): Promise<number>;
   /**
    * Stop accepting connections, let in-flight requests finish for up to
    * `timeoutMs`, then close every connection by force. Upgraded connections
@@ -290,9 +291,9 @@ export function createTrafficServer(deps: HandlerDeps, opts: TrafficOptions): Tr
     get inFlight() {
       return active.size;
     },
-    listen: (port, host) => listen(plain, port, host),
-    listenTls: async (port, host) => {
-      httpsPort = await listen(secure, port, host);
+    listen: (port, host, extra) => listen(plain, port, host, extra),
+    listenTls: async (port, host, extra) => {
+      httpsPort = await listen(secure, port, host, extra);
       return httpsPort;
     },
     async drain(timeoutMs, upgraded) {

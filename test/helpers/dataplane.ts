@@ -64,6 +64,8 @@ export function spawnDataplane(opts: SpawnOptions = {}): Promise<DataplaneChild>
     // Parallel test files each start dataplanes: never the fixed default 8443.
     '--https-port', '0',
     ...(token !== undefined ? ['--admin-token', token] : []),
+    // One process (no cluster) unless the test asks for workers.
+    ...(opts.args?.some((a) => a === '--workers' || a.startsWith('--workers=')) || opts.env?.PYSERVE_WORKERS !== undefined ? [] : ['--workers', '1']),
     ...(opts.args ?? []),
   ];
   const proc = spawnLogged('dataplane', args, opts.env ?? {});

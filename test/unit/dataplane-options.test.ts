@@ -4,12 +4,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OptionsError, parseOptions } from '../../dataplane/options.ts';
 import { DEFAULT_COMPRESSIBLE_TYPES } from '../../dataplane/middleware/compression.ts';
+import { autoWorkers, cgroupCpuLimit } from '../../dataplane/cluster/cpus.ts';
 
 describe('parseOptions', () => {
   it('has the documented defaults', () => {
     expect(parseOptions(['--admin-token', 's3cret'], {})).toEqual({
       trafficHost: '0.0.0.0',
       trafficPort: 8080,
+      workers: autoWorkers(),
       httpsPort: 8443,
       httpsRedirectPort: 443,
       http2MaxConcurrentStreams: 128,
@@ -52,6 +54,31 @@ describe('parseOptions', () => {
     const env = { PYSERVE_TRAFFIC_PORT: '81', PYSERVE_ADMIN_PORT: '82', PYSERVE_ADMIN_TOKEN: 'env', PYSERVE_LOG_LEVEL: 'warn', PYSERVE_DRAIN_TIMEOUT_MS: '5' };
     expect(parseOptions([], env)).toMatchObject({ trafficPort: 81, adminPort: 82, adminToken: 'env', logLevel: 'warn', drainTimeoutMs: 5 });
     expect(parseOptions(['--traffic-port', '0', '--admin-token', 'flag'], env)).toMatchObject({ trafficPort: 0, adminPort: 82, adminToken: 'flag' });
+  });
+
+  it('takes --workers as a count or auto, from the flag or PYSERVE_WORKERS', () => {
+    const t = ['--admin-token', 'x'];
+    expect(parseOptions([...t, '--workers', '3'], {})!.workers).toBe(3);
+    expect(parseOptions(t, { PYSERVE_WORKERS: '4' })!.workers).toBe(4);
+    expect(parseOptions([...t, '--workers', '1'], { PYSERVE_WORKERS: '4' })!.workers).toBe(1);
+    expect(parseOptions([...t, '--workers', 'auto'], {})!.workers).toBe(autoWorkers());
+    expect(autoWorkers()).toBeGreaterThanOrEqual(1);
+    for (const bad of ['0', '-1', '1.5', 'many']) expect(() => parseOptions([...t, '--workers', bad], {})).toThrow(OptionsError);
+  });
+
+  it('caps auto workers by the cgroup CPU quota', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cgroup-'));
+    try {
+      expect(cgroupCpuLimit(dir)).toBeUndefined();
+      writeFileSync(join(dir, 'cpu.max'), 'max 100000\n');
+      expect(cgroupCpuLimit(dir)).toBeUndefined();
+      writeFileSync(join(dir, 'cpu.max'), '150000 100000\n');
+      expect(cgroupCpuLimit(dir)).toBe(2);
+      writeFileSync(join(dir, 'cpu.max'), '20000 100000\n');
+      expect(cgroupCpuLimit(dir)).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('requires a token unless --insecure-admin', () => {
