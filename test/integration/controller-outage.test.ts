@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { request } from 'undici';
 import { CoreV1Api, DiscoveryV1Api, NetworkingV1Api } from '@kubernetes/client-node';
-import type { V1EndpointSlice, V1Ingress } from '@kubernetes/client-node';
+import type { V1Ingress } from '@kubernetes/client-node';
 import { startKube } from '../tools/kube.ts';
 import type { ExtraApiServer, OwnedKubeEnv } from '../tools/kube.ts';
 import { spawnDataplane } from '../helpers/dataplane.ts';
@@ -28,6 +28,7 @@ import { spawnController } from '../helpers/controller.ts';
 import type { ControllerChild } from '../helpers/controller.ts';
 import { eventually } from '../helpers/logged-process.ts';
 import { routableLocalAddress } from '../helpers/net.ts';
+import { adminSlice as kubeAdminSlice, backendSlice } from '../helpers/kube-objects.ts';
 
 /** How long API server A stays down (the 30 seconds). */
 const OUTAGE_MS = 30_000;
@@ -64,23 +65,8 @@ let green: Backend;
 let controller: ControllerChild;
 const dataplanes: DataplaneChild[] = [];
 
-function adminSlice(name: string, dp: DataplaneChild): V1EndpointSlice {
-  return {
-    metadata: { name, namespace: ns, labels: { 'kubernetes.io/service-name': 'pyserve-admin' } },
-    addressType: 'IPv4',
-    ports: [{ name: 'admin', port: dp.adminPort, protocol: 'TCP' }],
-    endpoints: [{ addresses: [IP], conditions: { ready: true }, targetRef: { kind: 'Pod', name, namespace: ns } }],
-  };
-}
-
-function webSlice(backend: Backend): V1EndpointSlice {
-  return {
-    metadata: { name: 'web-1', namespace: ns, labels: { 'kubernetes.io/service-name': 'web' } },
-    addressType: 'IPv4',
-    ports: [{ name: 'http', port: backend.port, protocol: 'TCP' }],
-    endpoints: [{ addresses: [IP], conditions: { ready: true } }],
-  };
-}
+const adminSlice = (name: string, dp: DataplaneChild) => kubeAdminSlice(ns, IP, name, dp.adminPort, true);
+const webSlice = (backend: Backend) => backendSlice(ns, IP, 'web-1', 'web', backend.port);
 
 function ingress(name: string, host: string): V1Ingress {
   return {

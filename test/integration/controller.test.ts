@@ -6,7 +6,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, NetworkingV1Api } from '@kubernetes/client-node';
-import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { getKube } from '../tools/kube-shared.ts';
 import type { KubeEnv } from '../tools/kube.ts';
 import { spawnDataplane } from '../helpers/dataplane.ts';
@@ -19,6 +18,7 @@ import { spawnController } from '../helpers/controller.ts';
 import type { ControllerChild } from '../helpers/controller.ts';
 import { eventually } from '../helpers/logged-process.ts';
 import { routableLocalAddress } from '../helpers/net.ts';
+import { adminSlice as kubeAdminSlice, backendSlice as kubeBackendSlice } from '../helpers/kube-objects.ts';
 
 const TOKEN = 'push-token-' + randomBytes(6).toString('hex');
 const suffix = randomBytes(3).toString('hex');
@@ -38,28 +38,9 @@ let green: Backend;
 const dataplanes: DataplaneChild[] = [];
 const controllers: ControllerChild[] = [];
 
-function adminSlice(name: string, dp: DataplaneChild, ready: boolean): V1EndpointSlice {
-  return {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { name, namespace: ns, labels: { 'kubernetes.io/service-name': 'pyserve-admin' } },
-    addressType: 'IPv4',
-    ports: [{ name: 'admin', port: dp.adminPort, protocol: 'TCP' }],
-    endpoints: [{ addresses: [IP], conditions: { ready }, targetRef: { kind: 'Pod', name, namespace: ns } }],
-  };
-}
-
-function backendSlice(name: string, service: string, backends: Backend[]): V1EndpointSlice {
-  // One slice per backend port: the test backends listen on different ports.
-  return {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { name, namespace: ns, labels: { 'kubernetes.io/service-name': service } },
-    addressType: 'IPv4',
-    ports: [{ name: 'http', port: backends[0]!.port, protocol: 'TCP' }],
-    endpoints: backends.map(() => ({ addresses: [IP], conditions: { ready: true } })),
-  };
-}
+const adminSlice = (name: string, dp: DataplaneChild, ready: boolean) => kubeAdminSlice(ns, IP, name, dp.adminPort, ready);
+// Every test backend listens on its own port, so a slice holds one of them.
+const backendSlice = (name: string, service: string, backend: Backend) => kubeBackendSlice(ns, IP, name, service, backend.port);
 
 async function startController(podName: string, extra: string[] = []): Promise<ControllerChild> {
   const c = await spawnController([
@@ -100,7 +81,7 @@ beforeAll(async () => {
   // Not ready yet, as a fresh dataplane pod is: it must still get a snapshot.
   for (const [i, dp] of dataplanes.entries()) await disc.createNamespacedEndpointSlice({ namespace: ns, body: adminSlice(`dp-${i}`, dp, false) });
   await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'web' }, spec: { ports: [{ name: 'http', port: 80 }] } } });
-  await disc.createNamespacedEndpointSlice({ namespace: ns, body: backendSlice('web-1', 'web', [blue]) });
+  await disc.createNamespacedEndpointSlice({ namespace: ns, body: backendSlice('web-1', 'web', blue) });
   await net.createNamespacedIngress({
     namespace: ns,
     body: {
@@ -167,7 +148,7 @@ describe('controller on a real API server', () => {
   it('applies an EndpointSlice change through the fast path, well under a second', async () => {
     const before = (await getSnapshotState(adminUrl(dataplanes[0]!), { token: TOKEN })).json as { routingHash: string; endpointsHash: string };
     const t0 = performance.now();
-    await disc.replaceNamespacedEndpointSlice({ namespace: ns, name: 'web-1', body: backendSlice('web-1', 'web', [green]) });
+    await disc.replaceNamespacedEndpointSlice({ namespace: ns, name: 'web-1', body: backendSlice('web-1', 'web', green) });
     for (const dp of dataplanes) {
       await eventually(async () => echoed(await get(dp, 'app.test')).backend === 'green', 10_000, 'traffic to move to green', 10);
     }
@@ -248,7 +229,7 @@ describe('controller on a real API server', () => {
     console.log(`leader failover took ${(performance.now() - t0).toFixed(0)} ms`);
     expect(ms).toBeLessThan(15_000);
     // The new leader pushes: a change made now reaches traffic.
-    await disc.replaceNamespacedEndpointSlice({ namespace: ns, name: 'web-1', body: backendSlice('web-1', 'web', [blue]) });
+    await disc.replaceNamespacedEndpointSlice({ namespace: ns, name: 'web-1', body: backendSlice('web-1', 'web', blue) });
     await eventually(async () => echoed(await get(dataplanes[0]!, 'app.test')).backend === 'blue', 10_000, 'traffic back on blue via ctl-b');
     expect(b.logs.some((l) => l.msg === 'became leader')).toBe(true);
     // The standby now writes status too.
