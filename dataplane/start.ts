@@ -25,6 +25,9 @@ import type { FeatureDefaults } from './middleware/order.ts';
 import { TunnelRegistry } from './websocket/registry.ts';
 import { attachExtendedConnect, attachUpgradeHandler } from './websocket/upgrade.ts';
 import type { UpgradeEntryDeps } from './websocket/upgrade.ts';
+import { UpstreamHealth } from './upstream/health-state.ts';
+import { ActiveHealthChecker } from './upstream/active-health.ts';
+import { endpointHealthSamples, upstreamsReport } from './upstream/report.ts';
 
 /** Options of {@link startDataplane}; every field has the CLI's default. */
 export interface StartOptions extends Partial<Omit<DataplaneOptions, 'timeouts' | 'limits' | 'compression'>> {
@@ -48,7 +51,7 @@ export interface StartOptions extends Partial<Omit<DataplaneOptions, 'timeouts' 
 
 /** How a cluster worker takes part in {@link startDataplane}. */
 export interface WorkerHooks {
-  /** Called with the store and metrics before any traffic socket listens. */
+  /** Called with the store and metrics before any traffic socket listens (the store's `health` takes the primary's verdicts). */
   beforeListen(parts: { store: ConfigStore; metrics: DataplaneMetrics }): Promise<void>;
   /** Bind one traffic socket; resolves with the bound port. */
   listen(bind: (port: number, host: string, extra?: ListenExtra) => Promise<number>, which: 'traffic' | 'https'): Promise<number>;
@@ -87,7 +90,17 @@ export async function startDataplane(opts: StartOptions = {}): Promise<RunningDa
     onEvent: (event, key, detail) => log.debug({ upstream: key, err: detail }, `upstream HTTP/2 session ${event}`),
   });
   let inFlight = (): number => 0;
-  const metrics = createMetrics({ upstreamPools: () => pools.size + h2.size, inFlight: () => inFlight() });
+  const metrics = createMetrics({
+    upstreamPools: () => pools.size + h2.size,
+    inFlight: () => inFlight(),
+    endpointHealth: () => endpointHealthSamples(store.current?.upstreams),
+  });
+  const health = new UpstreamHealth((cluster, upstream, ejectionMs) => {
+    metrics.ejections.inc({ cluster });
+    log.warn({ cluster, upstream, ejectionMs }, 'outlier detection: endpoint ejected');
+  });
+  // A cluster worker gets the verdicts from its primary, which alone probes.
+  const checker = opts.worker !== undefined ? undefined : new ActiveHealthChecker((unhealthy) => health.setActiveVerdicts(unhealthy), log);
   const tls = new TlsManager({ log, registry: metrics.registry, defaultCertificate: opts.defaultCertificate });
   const limits: ListenerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const features: FeatureDefaults = {
@@ -102,6 +115,8 @@ export async function startDataplane(opts: StartOptions = {}): Promise<RunningDa
     upstreams: [h2],
     features,
     onRouting: (routing) => tunnels.routesChanged(routing.routeNames, drainTimeoutMs),
+    health,
+    onUpstreams: (config) => checker?.update(config.routing.clusters, config.endpoints),
   });
   let httpsPort = 0;
   const upgrades: UpgradeEntryDeps = {
@@ -110,7 +125,7 @@ export async function startDataplane(opts: StartOptions = {}): Promise<RunningDa
     isDraining: () => draining,
     httpsRedirectPort: () => opts.httpsRedirectPort === undefined || opts.httpsRedirectPort === 0 ? httpsPort : opts.httpsRedirectPort,
   };
-  const traffic = createTrafficServer({ store, pools, h2, metrics, log, access }, {
+  const traffic = createTrafficServer({ store, pools, h2, metrics, log, access, upstreamHealth: health }, {
     limits,
     tls,
     httpsRedirectPort: opts.httpsRedirectPort ?? 443,
@@ -127,6 +142,7 @@ export async function startDataplane(opts: StartOptions = {}): Promise<RunningDa
     metrics,
     log,
     isDraining: () => draining,
+    upstreams: () => upstreamsReport(store.current?.upstreams),
   });
   if (token === undefined && worker === undefined) log.warn('admin API runs WITHOUT a token (--insecure-admin): anyone who reaches it can reconfigure traffic');
 
@@ -154,6 +170,7 @@ export async function startDataplane(opts: StartOptions = {}): Promise<RunningDa
   const close = (): Promise<void> => {
     closing ??= (async () => {
       draining = true;
+      checker?.close();
       log.info({ inFlight: traffic.inFlight, websockets: tunnels.size, drainTimeoutMs }, 'draining');
       // WebSockets get the same drain timeout, then a 1001 close frame each
       // way; the traffic drain cuts connections only after that.

@@ -11,6 +11,7 @@ import type { DataplaneMetrics, RejectReason } from '../observability/metrics.ts
 import { validateSnapshot } from '../snapshot/validate.ts';
 import { bearerTokenCheck } from './auth.ts';
 import { declaredTooLarge, readBounded } from './body.ts';
+import type { UpstreamsReport } from '../upstream/report.ts';
 
 /** Options of {@link createAdminServer}. */
 export interface AdminServerOptions {
@@ -31,6 +32,8 @@ export interface AdminServerOptions {
   log: Logger;
   /** Whether the dataplane is draining (readiness turns false). */
   isDraining(): boolean;
+  /** Body of GET /v1/upstreams: endpoint health, ejections and load. */
+  upstreams?: () => UpstreamsReport | Promise<UpstreamsReport>;
 }
 
 // After refusing an oversized body, keep discarding what the client is still
@@ -139,6 +142,12 @@ export function createAdminServer(opts: AdminServerOptions): Server {
         const cur = store.current;
         if (cur === undefined) return json(res, 404, { error: 'no snapshot applied yet' });
         return json(res, 200, { generation: cur.generation, routingHash: cur.routing.hash, endpointsHash: cur.endpoints.hash });
+      }
+      case '/v1/upstreams': {
+        // Token protected like the snapshot: it lists every backend address.
+        if (!authorized(req.headers.authorization)) return unauthorized(res);
+        if (!read) return json(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
+        return json(res, 200, opts.upstreams !== undefined ? await opts.upstreams() : { clusters: [] });
       }
       default:
         return json(res, 404, { error: 'not found' });

@@ -28,6 +28,9 @@ import { createCertificate } from '../tls/x509.ts';
 import { PoolRegistry } from '../upstream/pool.ts';
 import { BIND_ENV, isPyserveMessage } from './protocol.ts';
 import type { BindPlan, MetricsJson, ToPrimary, ToWorker } from './protocol.ts';
+import { ActiveHealthChecker } from '../upstream/active-health.ts';
+import { mergeReports, upstreamsReport } from '../upstream/report.ts';
+import type { UpstreamsReport } from '../upstream/report.ts';
 
 /** A worker's longest wait to apply one snapshot before it is replaced. */
 const APPLY_TIMEOUT_MS = 30_000;
@@ -61,7 +64,13 @@ export async function startPrimary(options: DataplaneOptions, loggers: Dataplane
   // The compile check: built like a worker's store, minus TLS and listeners.
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const pools = new PoolRegistry();
+  // The primary alone probes health-checked endpoints and hands the verdicts to every worker.
+  const checker = new ActiveHealthChecker((unhealthy) => {
+    check.health.setActiveVerdicts(unhealthy);
+    for (const w of workers.values()) send(w, { type: 'pyserve:health', unhealthy: [...unhealthy] });
+  }, log);
   const check = new ConfigStore(pools, { ...DEFAULT_TIMEOUTS, ...options.timeouts }, {
+    onUpstreams: (config) => checker.update(config.routing.clusters, config.endpoints),
     features: {
       maxBodyBytes: limits.maxBodyBytes,
       clientBodyTimeoutMs: limits.clientBodyTimeoutMs,
@@ -158,6 +167,13 @@ export async function startPrimary(options: DataplaneOptions, loggers: Dataplane
     return AggregatorRegistry.aggregate(sets).metrics();
   };
 
+  const renderUpstreams = async (): Promise<UpstreamsReport> => {
+    const live = [...workers.values()].filter((w) => w.phase !== 'forked');
+    const replies = await Promise.all(live.map((w) => ask(w, { type: 'pyserve:upstreams', seq: ++seq }, METRICS_TIMEOUT_MS)));
+    const reports = replies.flatMap((r) => (r?.type === 'pyserve:upstreams' ? [r.report] : []));
+    return mergeReports(upstreamsReport(committed?.config.upstreams), reports);
+  };
+
   let restartDelayMs = 0;
   const fork = (): WorkerState => {
     const worker = cluster.fork({ [BIND_ENV]: JSON.stringify(plan) });
@@ -171,6 +187,7 @@ export async function startPrimary(options: DataplaneOptions, loggers: Dataplane
       switch (m.type) {
         case 'pyserve:init':
           send(state, { type: 'pyserve:init', defaultCertificate });
+          if (checker.unhealthy.size > 0) send(state, { type: 'pyserve:health', unhealthy: [...checker.unhealthy] });
           return;
         case 'pyserve:hello':
           // Its first snapshot goes through the same queue as pushes.
@@ -191,6 +208,7 @@ export async function startPrimary(options: DataplaneOptions, loggers: Dataplane
           return;
         case 'pyserve:applied':
         case 'pyserve:metrics':
+        case 'pyserve:upstreams':
           state.waiting.get(m.seq)?.(m);
           return;
       }
@@ -226,6 +244,7 @@ export async function startPrimary(options: DataplaneOptions, loggers: Dataplane
     store: { get current() { return committed?.config; } },
     commit,
     renderMetrics,
+    upstreams: renderUpstreams,
     metrics,
     log,
     // Not ready while draining or while no worker accepts traffic.
@@ -268,6 +287,7 @@ export async function startPrimary(options: DataplaneOptions, loggers: Dataplane
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      checker.close();
       log.info({ workers: workers.size, drainTimeoutMs: options.drainTimeoutMs }, 'draining workers');
       await stopWorkers();
       await new Promise<void>((resolve) => {

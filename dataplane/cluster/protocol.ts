@@ -4,6 +4,7 @@
 import type { Registry } from 'prom-client';
 import type { Snapshot } from '../snapshot/schema.ts';
 import type { GeneratedCertificate } from '../tls/x509.ts';
+import type { UpstreamsReport } from '../upstream/report.ts';
 
 /** Where a worker binds one traffic socket. */
 export interface BindTarget {
@@ -34,13 +35,17 @@ export type ToPrimary =
   | { type: 'pyserve:hello' }
   | { type: 'pyserve:applied'; seq: number; ok: boolean; problems?: string[] }
   | { type: 'pyserve:listening'; trafficPort: number; httpsPort: number; mode: ListenMode }
-  | { type: 'pyserve:metrics'; seq: number; metrics: MetricsJson };
+  | { type: 'pyserve:metrics'; seq: number; metrics: MetricsJson }
+  | { type: 'pyserve:upstreams'; seq: number; report: UpstreamsReport };
 
 /** Primary → worker. */
 export type ToWorker =
   | { type: 'pyserve:init'; defaultCertificate: GeneratedCertificate }
   | { type: 'pyserve:snapshot'; seq: number; snapshot: Snapshot | null }
   | { type: 'pyserve:metrics'; seq: number }
+  | { type: 'pyserve:upstreams'; seq: number }
+  /** Active health-check verdicts: ids (`cluster` newline `address:port`) of the endpoints held unhealthy. */
+  | { type: 'pyserve:health'; unhealthy: string[] }
   | { type: 'pyserve:shutdown' };
 
 /** Whether `m` is one of ours. */

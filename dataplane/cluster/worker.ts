@@ -14,6 +14,7 @@ import { CompileError } from '../config/compile.ts';
 import { BIND_ENV, isPyserveMessage } from './protocol.ts';
 import type { BindPlan, ListenMode, ToPrimary, ToWorker } from './protocol.ts';
 import type { GeneratedCertificate } from '../tls/x509.ts';
+import { upstreamsReport } from '../upstream/report.ts';
 
 // libuv refuses SO_REUSEPORT where the kernel does not balance connections.
 const REUSEPORT_UNSUPPORTED = new Set(['ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
@@ -33,6 +34,7 @@ export async function startWorker(options: DataplaneOptions, loggers: DataplaneL
   };
 
   let store: ConfigStore | undefined;
+  let verdicts: ReadonlySet<string> = new Set();
   let metrics: DataplaneMetrics | undefined;
   let gotCertificate: ((c: GeneratedCertificate) => void) | undefined;
   const certificate = new Promise<GeneratedCertificate>((resolve) => (gotCertificate = resolve));
@@ -68,6 +70,14 @@ export async function startWorker(options: DataplaneOptions, loggers: DataplaneL
         if (metrics === undefined) return;
         void metrics.registry.getMetricsAsJSON().then((json) => send({ type: 'pyserve:metrics', seq: m.seq, metrics: json }));
         return;
+      case 'pyserve:health':
+        // Kept by the health state even before the snapshot naming these endpoints arrives.
+        verdicts = new Set(m.unhealthy);
+        store?.health.setActiveVerdicts(verdicts);
+        return;
+      case 'pyserve:upstreams':
+        send({ type: 'pyserve:upstreams', seq: m.seq, report: upstreamsReport(store?.current?.upstreams) });
+        return;
       case 'pyserve:shutdown':
         onShutdown();
         return;
@@ -88,6 +98,7 @@ export async function startWorker(options: DataplaneOptions, loggers: DataplaneL
     worker: {
       async beforeListen(parts) {
         store = parts.store;
+        store.health.setActiveVerdicts(verdicts);
         metrics = parts.metrics;
         send({ type: 'pyserve:hello' });
         await initial;

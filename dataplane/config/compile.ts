@@ -1,14 +1,18 @@
 // Snapshot → data structures the request path only reads. Everything that can
 // be decided from config alone (regexes, reply bodies, weights, timeouts) is
 // decided here, once per snapshot, never per request.
-import type { ClusterProtocol, Endpoints, Route, Routing, VirtualHostTls } from '../snapshot/schema.ts';
+import type { Cluster, ClusterProtocol, Endpoints, Mirror, Route, Routing, SessionAffinity, VirtualHostTls } from '../snapshot/schema.ts';
 import { hstsHeader } from '../tls/policy.ts';
 import { HostMap } from '../routing/host-map.ts';
 import { compilePathMatch } from '../routing/path-match.ts';
 import { compileConditions } from '../routing/conditions.ts';
 import { RouteTable } from '../routing/table.ts';
 import type { MatchableRoute } from '../routing/table.ts';
-import { RoundRobin, SmoothWeighted } from '../upstream/balancer.ts';
+import { SmoothWeighted } from '../upstream/balancer.ts';
+import { ClusterBalancer } from '../upstream/cluster-balancer.ts';
+import type { UpstreamHealth } from '../upstream/health-state.ts';
+import { compileRetry } from '../upstream/retry.ts';
+import type { CompiledRetry } from '../upstream/retry.ts';
 import { upstreamEndpoint } from '../upstream/endpoint.ts';
 import type { UpstreamEndpoint } from '../upstream/endpoint.ts';
 import { compileChain, DEFAULT_FEATURES } from '../middleware/order.ts';
@@ -48,6 +52,12 @@ export interface ForwardPlan {
   readonly backends: SmoothWeighted<string>;
   /** Protocol of every cluster of the snapshot (shared by all routes). */
   readonly protocols: ReadonlyMap<string, ClusterProtocol>;
+  /** Retries; undefined when the route does not retry. */
+  readonly retry: CompiledRetry | undefined;
+  /** Cookie session affinity. */
+  readonly affinity: SessionAffinity['cookie'] | undefined;
+  /** Request mirrors. */
+  readonly mirrors: readonly Mirror[];
 }
 
 /** A route ready for the request path. */
@@ -74,6 +84,8 @@ export interface CompiledRouting {
   readonly connectTimeouts: ReadonlySet<number>;
   /** Names of all routes, so WebSockets opened on a route that left can be closed. */
   readonly routeNames: ReadonlySet<string>;
+  /** Clusters as the snapshot declares them (policies, health checks, limits). */
+  readonly clusters: readonly Cluster[];
 }
 
 /** Thrown when a snapshot passes validation but cannot be compiled. */
@@ -112,7 +124,7 @@ export function compileRouting(routing: Routing, defaults: TimeoutDefaults = DEF
     }
   });
   if (problems.length > 0) throw new CompileError(problems);
-  return { hash: routing.hash, table: new RouteTable(hosts), connectTimeouts, routeNames };
+  return { hash: routing.hash, table: new RouteTable(hosts), connectTimeouts, routeNames, clusters: routing.clusters };
 }
 
 function compileRoute(route: Route, defaults: TimeoutDefaults, protocols: ReadonlyMap<string, ClusterProtocol>, tls: VirtualHostTls | undefined, features: FeatureDefaults): CompiledRoute {
@@ -128,7 +140,14 @@ function compileRoute(route: Route, defaults: TimeoutDefaults, protocols: Readon
     ? { type: 'direct', status: a.status, body: Buffer.from(a.body ?? '', 'utf8'), contentType: a.contentType ?? DEFAULT_CONTENT_TYPE }
     : a.type === 'redirect'
       ? compileRedirect(a, route.match.path)
-      : { type: 'forward', backends: new SmoothWeighted(a.backends.map((b) => ({ item: b.cluster, weight: b.weight }))), protocols };
+      : {
+        type: 'forward',
+        backends: new SmoothWeighted(a.backends.map((b) => ({ item: b.cluster, weight: b.weight }))),
+        protocols,
+        retry: compileRetry(route.retry, timeouts.responseMs),
+        affinity: route.sessionAffinity?.cookie,
+        mirrors: route.mirrors ?? [],
+      };
   return {
     name: route.name,
     matchPath: compilePathMatch(route.match.path),
@@ -142,29 +161,26 @@ function compileRoute(route: Route, defaults: TimeoutDefaults, protocols: Readon
   };
 }
 
-/** Endpoints of one cluster, ready to pick from. */
-export interface ClusterTargets {
+/** Endpoints of one cluster, as the snapshot lists them. */
+export interface ClusterEndpointSet {
   readonly name: string;
-  /** Ready endpoints, round robin. */
-  readonly ready: RoundRobin<UpstreamEndpoint>;
-  /**
-   * Serving but not ready (terminating) endpoints, used only when no endpoint
-   * is ready, as kube-proxy does, so a rollout's last pod still drains traffic.
-   */
-  readonly servingFallback: RoundRobin<UpstreamEndpoint>;
+  /** Ready endpoints. */
+  readonly ready: readonly UpstreamEndpoint[];
+  /** Serving but not ready (terminating) endpoints. */
+  readonly serving: readonly UpstreamEndpoint[];
 }
 
 /** The compiled endpoints section. */
 export interface CompiledEndpoints {
   readonly hash: string;
-  readonly clusters: ReadonlyMap<string, ClusterTargets>;
+  readonly clusters: ReadonlyMap<string, ClusterEndpointSet>;
   /** Every endpoint key that may receive traffic; other pools are closed. */
   readonly keys: ReadonlySet<string>;
 }
 
 /** Compile the endpoints section. */
 export function compileEndpoints(endpoints: Endpoints): CompiledEndpoints {
-  const clusters = new Map<string, ClusterTargets>();
+  const clusters = new Map<string, ClusterEndpointSet>();
   const keys = new Set<string>();
   for (const c of endpoints.clusters) {
     const ready: UpstreamEndpoint[] = [];
@@ -179,13 +195,30 @@ export function compileEndpoints(endpoints: Endpoints): CompiledEndpoints {
       else continue;
       keys.add(ep.key);
     }
-    clusters.set(c.cluster, { name: c.cluster, ready: new RoundRobin(ready), servingFallback: new RoundRobin(serving) });
+    clusters.set(c.cluster, { name: c.cluster, ready, serving });
   }
   return { hash: endpoints.hash, clusters, keys };
 }
 
-/** Next endpoint of a cluster: ready ones first, serving ones only when none is ready. */
-export function pickEndpoint(targets: ClusterTargets | undefined): UpstreamEndpoint | undefined {
-  if (targets === undefined) return undefined;
-  return targets.ready.pick() ?? targets.servingFallback.pick();
+/** Balancers by cluster name. */
+export type CompiledUpstreams = ReadonlyMap<string, ClusterBalancer>;
+
+/**
+ * Bind each declared cluster to its endpoints and to the long-lived health
+ * state (which `health.sync` has already aligned with this snapshot).
+ */
+export function compileUpstreams(clusters: readonly Cluster[], endpoints: CompiledEndpoints, health: UpstreamHealth): CompiledUpstreams {
+  const out = new Map<string, ClusterBalancer>();
+  for (const c of clusters) {
+    const set = endpoints.clusters.get(c.name);
+    out.set(c.name, new ClusterBalancer(c, set?.ready ?? [], set?.serving ?? [], health));
+  }
+  return out;
+}
+
+/** Endpoint keys per cluster, for `UpstreamHealth.sync`. */
+export function endpointKeysByCluster(endpoints: CompiledEndpoints): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [name, set] of endpoints.clusters) out.set(name, [...set.ready, ...set.serving].map((e) => e.key));
+  return out;
 }

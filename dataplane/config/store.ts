@@ -1,8 +1,9 @@
 // The one mutable reference of the dataplane. A request reads `current` once
 // and keeps that object to its end; `apply` builds a new object and swaps.
 import type { Snapshot } from '../snapshot/schema.ts';
-import { compileEndpoints, compileRouting, DEFAULT_TIMEOUTS } from './compile.ts';
-import type { CompiledEndpoints, CompiledRouting, TimeoutDefaults } from './compile.ts';
+import { compileEndpoints, compileRouting, compileUpstreams, DEFAULT_TIMEOUTS, endpointKeysByCluster } from './compile.ts';
+import type { CompiledEndpoints, CompiledRouting, CompiledUpstreams, TimeoutDefaults } from './compile.ts';
+import { UpstreamHealth } from '../upstream/health-state.ts';
 import type { PoolRegistry } from '../upstream/pool.ts';
 import type { CompiledTls, TlsManager } from '../tls/contexts.ts';
 import type { FeatureDefaults } from '../middleware/order.ts';
@@ -12,6 +13,8 @@ export interface ActiveConfig {
   readonly generation: number;
   readonly routing: CompiledRouting;
   readonly endpoints: CompiledEndpoints;
+  /** Balancers per cluster, bound to the store's long-lived health state. */
+  readonly upstreams: CompiledUpstreams;
   /** Certificates and SNI map; undefined when the store runs without TLS (unit tests). */
   readonly tls: CompiledTls | undefined;
 }
@@ -26,6 +29,10 @@ export interface StoreExtensions {
   readonly features?: FeatureDefaults;
   /** Told of each new routing section after the swap (open WebSockets check their route is still there). */
   readonly onRouting?: (routing: CompiledRouting) => void;
+  /** Health state that outlives swaps; one is created when absent. */
+  readonly health?: UpstreamHealth;
+  /** Told after a swap that changed clusters or endpoints (active health checks follow them). */
+  readonly onUpstreams?: (config: ActiveConfig) => void;
 }
 
 /** What {@link ConfigStore.apply} did. */
@@ -44,11 +51,14 @@ export class ConfigStore {
   readonly #pools: PoolRegistry;
   readonly #defaults: TimeoutDefaults;
   readonly #ext: StoreExtensions;
+  /** Requests in flight, health verdicts and ejections per (cluster, endpoint), kept across swaps. */
+  readonly health: UpstreamHealth;
 
   constructor(pools: PoolRegistry, defaults: TimeoutDefaults = DEFAULT_TIMEOUTS, ext: StoreExtensions = {}) {
     this.#pools = pools;
     this.#defaults = defaults;
     this.#ext = ext;
+    this.health = ext.health ?? new UpstreamHealth();
   }
 
   /** The config to serve with, or undefined before the first snapshot. */
@@ -70,12 +80,18 @@ export class ConfigStore {
     // Last before the swap: TLS compilation never throws (bad certificates fall back
     // to the default one), so nothing after it can leave a half-applied snapshot.
     const tls = sameRouting ? prev!.tls : this.#ext.tls?.compile(snapshot.routing);
-    this.#current = { generation: snapshot.generation, routing, endpoints, tls };
+    let upstreams = prev?.upstreams;
+    if (upstreams === undefined || !sameRouting || !sameEndpoints) {
+      this.health.sync(routing.clusters, endpointKeysByCluster(endpoints));
+      upstreams = compileUpstreams(routing.clusters, endpoints, this.health);
+    }
+    this.#current = { generation: snapshot.generation, routing, endpoints, upstreams, tls };
     if (!sameRouting && tls !== undefined) this.#ext.tls!.activate(tls);
     if (!sameRouting) this.#ext.onRouting?.(routing);
     if (!sameRouting || !sameEndpoints) {
       this.#pools.retain(endpoints.keys, routing.connectTimeouts);
       for (const u of this.#ext.upstreams ?? []) u.retain(endpoints.keys);
+      this.#ext.onUpstreams?.(this.#current);
     }
     return { applied: !(sameRouting && sameEndpoints), routingRebuilt: !sameRouting, endpointsRebuilt: !sameEndpoints };
   }

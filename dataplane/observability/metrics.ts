@@ -20,10 +20,31 @@ export interface DataplaneMetrics {
   readonly snapshotGeneration: Gauge;
   readonly snapshotApply: Histogram;
   readonly snapshotRejected: Counter<'reason'>;
+  readonly retries: Counter<'cluster'>;
+  readonly retryBudgetExhausted: Counter<'cluster'>;
+  readonly overflow: Counter<'cluster' | 'limit'>;
+  readonly ejections: Counter<'cluster'>;
+  readonly mirrors: Counter<'cluster' | 'outcome'>;
+}
+
+/** One endpoint's health as `pyserve_upstream_endpoint_healthy` reports it. */
+export interface EndpointHealthSample {
+  readonly cluster: string;
+  readonly endpoint: string;
+  /** Active checks pass (or none run) and the endpoint is not ejected. */
+  readonly healthy: boolean;
+}
+
+/** Sources the metrics read at scrape time. */
+export interface MetricSources {
+  upstreamPools?: () => number;
+  inFlight?: () => number;
+  /** Endpoints of clusters, for the health gauge. */
+  endpointHealth?: () => Iterable<EndpointHealthSample>;
 }
 
 /** Create the metrics in a fresh registry, with Node's default process metrics. */
-export function createMetrics(opts: { upstreamPools?: () => number; inFlight?: () => number } = {}): DataplaneMetrics {
+export function createMetrics(opts: MetricSources = {}): DataplaneMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const m: DataplaneMetrics = {
@@ -66,6 +87,36 @@ export function createMetrics(opts: { upstreamPools?: () => number; inFlight?: (
       labelNames: ['reason'],
       registers: [registry],
     }),
+    retries: new Counter({
+      name: 'pyserve_upstream_retries_total',
+      help: 'Retries started (tries after the first), by cluster.',
+      labelNames: ['cluster'],
+      registers: [registry],
+    }),
+    retryBudgetExhausted: new Counter({
+      name: 'pyserve_upstream_retry_budget_exhausted_total',
+      help: 'Retries not made because the cluster\'s retry budget was used up.',
+      labelNames: ['cluster'],
+      registers: [registry],
+    }),
+    overflow: new Counter({
+      name: 'pyserve_upstream_overflow_total',
+      help: 'Requests shed with a 503 by a circuit-breaker limit (max_connections, max_pending_requests, max_requests_per_endpoint).',
+      labelNames: ['cluster', 'limit'],
+      registers: [registry],
+    }),
+    ejections: new Counter({
+      name: 'pyserve_upstream_ejections_total',
+      help: 'Endpoints ejected by outlier detection, by cluster.',
+      labelNames: ['cluster'],
+      registers: [registry],
+    }),
+    mirrors: new Counter({
+      name: 'pyserve_upstream_mirrors_total',
+      help: 'Mirrored request copies by mirror cluster and outcome (sent, failed, skipped).',
+      labelNames: ['cluster', 'outcome'],
+      registers: [registry],
+    }),
   };
   m.snapshotGeneration.set(-1);
   const pools = opts.upstreamPools;
@@ -87,6 +138,21 @@ export function createMetrics(opts: { upstreamPools?: () => number; inFlight?: (
       registers: [registry],
       collect() {
         this.set(inFlight());
+      },
+    });
+  }
+  const endpointHealth = opts.endpointHealth;
+  if (endpointHealth) {
+    new Gauge({
+      name: 'pyserve_upstream_endpoint_healthy',
+      help: 'Whether an endpoint takes traffic as far as health goes: 1 when active checks pass (or none run) and it is not ejected.',
+      labelNames: ['cluster', 'endpoint'],
+      // Across cluster workers: healthy only where every worker sees it healthy.
+      aggregator: 'min',
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of endpointHealth()) this.set({ cluster: s.cluster, endpoint: s.endpoint }, s.healthy ? 1 : 0);
       },
     });
   }

@@ -173,7 +173,7 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
         return;
       }
       if (awaitingContinue.has(req)) res.writeContinue();
-      proxyRequest(req, res, ctx, route as CompiledRoute & { action: ForwardPlan }, config.endpoints, {
+      proxyRequest(req, res, ctx, route as CompiledRoute & { action: ForwardPlan }, config.upstreams, {
         // Request transforms (phase 3): the rewritten path; headers are edited where they are built.
         pathAndQuery: upstreamPathAndQuery(route.transforms, path, rawQuery, pathAndQuery),
         host: hostHeader,

@@ -1,5 +1,6 @@
-// Balancing primitives. State (counters, current weights) lives in objects
-// built per snapshot, so a swap resets it; nothing here allocates per pick.
+// Weighted choice between a route's clusters. State (current weights) lives
+// in objects built per snapshot, so a swap resets it; nothing here allocates
+// per pick.
 
 /**
  * Smooth weighted round robin (the nginx algorithm): over any window of
@@ -37,28 +38,5 @@ export class SmoothWeighted<T> {
     }
     this.#current[best]! -= this.#total;
     return this.#items[best];
-  }
-}
-
-/** Plain round robin over a fixed list. */
-export class RoundRobin<T> {
-  readonly #items: readonly T[];
-  #next = 0;
-
-  constructor(items: readonly T[]) {
-    this.#items = items;
-  }
-
-  get size(): number {
-    return this.#items.length;
-  }
-
-  /** Next item, or undefined for an empty list. */
-  pick(): T | undefined {
-    const n = this.#items.length;
-    if (n === 0) return undefined;
-    const item = this.#items[this.#next % n];
-    this.#next = (this.#next + 1) % n;
-    return item;
   }
 }

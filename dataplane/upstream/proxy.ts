@@ -1,23 +1,36 @@
-// Forwarding one request to one upstream endpoint. Both bodies are streamed:
-// the client's request body is handed to undici as a stream, and the upstream
-// response body is piped to the client with backpressure, so a proxied body
-// is never held in memory whole.
+// Forwarding one request upstream. Both bodies are streamed: the client's
+// request body is handed to undici as a stream, and the upstream response
+// body is piped to the client with backpressure, so a proxied body is never
+// held in memory whole. The exception is a small body (≤ 64 KiB) on a route
+// that retries or mirrors: it is kept so it can be sent more than once.
+//
+// A request takes a slot in its cluster (circuit breaking), then makes up to
+// 1 + retry.attempts tries. Each try feeds outlier detection; only the
+// response head decides about a retry, so nothing already sent to the client
+// is ever sent twice.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { CompiledEndpoints, CompiledRoute, ForwardPlan } from '../config/compile.ts';
-import { pickEndpoint } from '../config/compile.ts';
+import type { CompiledRoute, CompiledUpstreams, ForwardPlan } from '../config/compile.ts';
 import type { DataplaneMetrics } from '../observability/metrics.ts';
 import type { RequestContext } from '../server/context.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../server/headers.ts';
 import { replyError } from '../server/local-reply.ts';
 import { classifyUpstreamError } from './errors.ts';
-import type { UpstreamEndpoint } from './endpoint.ts';
 import type { PoolRegistry } from './pool.ts';
 import { guardRequestBody, isHttp2Protocol, proxyHttp2, requestHasBody } from './h2-proxy.ts';
 import type { H2SessionRegistry } from './h2-sessions.ts';
 import { requestBodyFor, runResponseHooks } from '../middleware/order.ts';
 import { BodyLimitError, replyBodyRefused } from '../limits/body.ts';
+import type { ClusterBalancer, Member } from './cluster-balancer.ts';
+import { admit, OVERLOADED_HEADER, overloadedValue, release } from './admission.ts';
+import type { OverflowLimit } from './admission.ts';
+import { affinityCookie, chooseTarget, needsAffinityCookie, pickInputOf, withRoom } from './choose.ts';
+import { sendMirrors } from './mirror.ts';
+import { backoffMs, budgetAllows, errorCondition, methodRetryable, REPLAY_BODY_LIMIT, statusRetryable } from './retry.ts';
+import type { CompiledRetry } from './retry.ts';
+import type { UpstreamHealth } from './health-state.ts';
 
 /** What the proxy needs from the rest of the dataplane. */
 export interface ProxyDeps {
@@ -26,6 +39,8 @@ export interface ProxyDeps {
   readonly h2?: H2SessionRegistry;
   readonly metrics: DataplaneMetrics;
   readonly log: Logger;
+  /** Outlier detection's input; absent in embeddings without health state. */
+  readonly upstreamHealth?: UpstreamHealth;
 }
 
 /** The request target as received, split for forwarding. */
@@ -40,18 +55,19 @@ export interface ForwardTarget {
 
 type ForwardRoute = CompiledRoute & { readonly action: ForwardPlan };
 
-/** Pick a cluster by weight and an endpoint of it; other weighted clusters stand in when it has none. */
-export function pickTarget(plan: ForwardPlan, endpoints: CompiledEndpoints): { cluster: string | undefined; endpoint: UpstreamEndpoint | undefined } {
-  const cluster = plan.backends.pick();
-  if (cluster === undefined) return { cluster, endpoint: undefined };
-  const endpoint = pickEndpoint(endpoints.clusters.get(cluster));
-  if (endpoint !== undefined) return { cluster, endpoint };
-  for (const other of plan.backends.items) {
-    if (other === cluster) continue;
-    const alt = pickEndpoint(endpoints.clusters.get(other));
-    if (alt !== undefined) return { cluster: other, endpoint: alt };
-  }
-  return { cluster, endpoint: undefined };
+/** Answer a request shed by a circuit-breaker limit. */
+function replyOverloaded(res: ServerResponse, ctx: RequestContext, cluster: string, limit: OverflowLimit, metrics: DataplaneMetrics): void {
+  metrics.overflow.inc({ cluster, limit });
+  if (!res.headersSent) res.setHeader(OVERLOADED_HEADER, overloadedValue(limit));
+  replyError(res, ctx, 503, `cluster "${cluster}" is at its ${overloadedValue(limit)} limit`);
+}
+
+/** Read a small request body whole, through the route's body limits. */
+function readWhole(body: Readable, done: (err: Error | null, buf?: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  body.on('data', (c: Buffer) => chunks.push(c));
+  body.once('end', () => done(null, Buffer.concat(chunks)));
+  body.once('error', (err) => done(err));
 }
 
 /** Proxy `req` along `route`. Never throws; every outcome ends in a response or a destroyed connection. */
@@ -60,28 +76,67 @@ export function proxyRequest(
   res: ServerResponse,
   ctx: RequestContext,
   route: ForwardRoute,
-  endpoints: CompiledEndpoints,
+  upstreams: CompiledUpstreams,
   target: ForwardTarget,
   deps: ProxyDeps,
 ): void {
-  const { cluster, endpoint } = pickTarget(route.action, endpoints);
+  const plan = route.action;
+  const input = pickInputOf(req, ctx.clientAddress);
+  const chosen = chooseTarget(plan, upstreams, input);
+  const cluster = chosen.cluster;
   ctx.cluster = cluster;
   if (cluster === undefined) {
     replyError(res, ctx, 503, 'route has no backend with a weight above zero');
     return;
   }
-  if (endpoint === undefined) {
-    replyError(res, ctx, 503, `no ready endpoints for cluster "${cluster}"`);
+  const balancer = chosen.balancer;
+  if (balancer === undefined || chosen.member === undefined) {
+    if (chosen.full) replyOverloaded(res, ctx, cluster, 'max_requests_per_endpoint', deps.metrics);
+    else if (balancer !== undefined && balancer.ready.length > 0) replyError(res, ctx, 503, `no healthy endpoints for cluster "${cluster}"`);
+    else replyError(res, ctx, 503, `no ready endpoints for cluster "${cluster}"`);
     return;
   }
-  ctx.upstream = endpoint.key;
+  const first = chosen.member;
+  ctx.upstream = first.endpoint.key;
 
-  const protocol = route.action.protocols.get(cluster) ?? 'http';
-  if (isHttp2Protocol(protocol) && deps.h2 !== undefined) {
-    proxyHttp2(req, res, ctx, route, cluster, endpoint, protocol, target, { ...deps, h2: deps.h2 });
-    return;
+  let released = false;
+  const admission = admit(balancer.state, balancer.circuitBreaker, () => {
+    res.once('close', () => {
+      if (released) return;
+      released = true;
+      release(balancer.state, balancer.circuitBreaker);
+    });
+    if (isHttp2Protocol(balancer.protocol) && deps.h2 !== undefined) {
+      // HTTP/2 upstreams get balancing, health, affinity and circuit breaking; retries and outlier detection are HTTP/1.1 only.
+      first.state.inFlight++;
+      res.once('close', () => first.state.inFlight--);
+      if (needsAffinityCookie(plan, req, first)) res.appendHeader('set-cookie', affinityCookie(plan.affinity!, first, ctx.secure));
+      proxyHttp2(req, res, ctx, route, cluster, first.endpoint, balancer.protocol, target, { ...deps, h2: deps.h2 });
+      return;
+    }
+    forward(req, res, ctx, route, upstreams, balancer, first, target, deps);
+  });
+  if (admission.state === 'refused') {
+    replyOverloaded(res, ctx, cluster, admission.limit, deps.metrics);
+  } else if (admission.state === 'queued') {
+    res.once('close', admission.cancel);
   }
+}
 
+/** The HTTP/1.1 exchange: body handling, tries, and streaming the chosen response. */
+function forward(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+  route: ForwardRoute,
+  upstreams: CompiledUpstreams,
+  balancer: ClusterBalancer,
+  first: Member,
+  target: ForwardTarget,
+  deps: ProxyDeps,
+): void {
+  const plan = route.action;
+  const cluster = balancer.name;
   const te = req.headers['transfer-encoding'];
   const cl = req.headers['content-length'];
   // An HTTP/2 client's body needs no length header; requestHasBody also looks at the stream.
@@ -96,6 +151,11 @@ export function proxyRequest(
     upstreamHost: route.transforms.host,
     edits: route.transforms.requestHeaders,
   });
+
+  let retry: CompiledRetry | undefined = plan.retry !== undefined && methodRetryable(plan.retry, ctx.method) ? plan.retry : undefined;
+  const keepBody = hasBody && (retry !== undefined || plan.mirrors.length > 0) && te === undefined && cl !== undefined && Number(cl) <= REPLAY_BODY_LIMIT;
+  // A streamed body is read once: such a request is never retried.
+  if (hasBody && !keepBody) retry = undefined;
 
   const ac = new AbortController();
   let aborted: 'client' | 'timeout' | undefined;
@@ -114,87 +174,197 @@ export function proxyRequest(
     }
   });
 
-  const pool = deps.pools.get(endpoint, route.timeouts.connectMs, protocol === 'https');
-  const upstreamError = (err: unknown): void => {
+  const upstreamError = (err: unknown, upstream: string): void => {
     const f = classifyUpstreamError(err);
     deps.metrics.upstreamErrors.inc({ cluster, kind: f.kind });
-    deps.log.debug({ err, requestId: ctx.requestId, upstream: endpoint.key }, f.reason);
+    deps.log.debug({ err, requestId: ctx.requestId, upstream }, f.reason);
     replyError(res, ctx, f.status, f.reason);
   };
 
   // Limits count the body as it streams; their failure is told apart from the upstream's.
   let refused: BodyLimitError | undefined;
-  const body = hasBody ? guardRequestBody(requestBodyFor(route.chain, req), req) : null;
-  if (body !== null && body !== req) {
-    body.once('error', (err) => {
+  const streamed = hasBody ? guardRequestBody(requestBodyFor(route.chain, req), req) : null;
+  if (streamed !== null && streamed !== req) {
+    streamed.once('error', (err) => {
       if (err instanceof BodyLimitError) refused = err;
       ac.abort(err);
     });
   }
 
-  pool.request({
-    method: req.method as 'GET',
-    path: target.pathAndQuery,
-    headers,
-    body,
-    signal: ac.signal,
-    headersTimeout: route.timeouts.responseMs,
-    bodyTimeout: route.timeouts.responseMs,
-  }).then((data) => {
-    if (aborted !== undefined) {
-      data.body.destroy();
-      return;
+  const tried = new Set<string>();
+  let tries = 0;
+  const health = balancer.state;
+
+  const start = (body: Buffer | Readable | null): void => {
+    sendMirrors(plan, upstreams, pickInputOf(req, ctx.clientAddress), {
+      method: ctx.method,
+      path: target.pathAndQuery,
+      headers,
+      body: Buffer.isBuffer(body) ? body : null,
+      bodyStreamed: body !== null && !Buffer.isBuffer(body),
+      connectTimeoutMs: route.timeouts.connectMs,
+      responseTimeoutMs: route.timeouts.responseMs,
+    }, deps.pools, deps.metrics);
+    attempt(first, false, body);
+  };
+
+  /** Another try may start after a failure of this kind. */
+  const mayRetry = (): boolean => {
+    if (retry === undefined || aborted !== undefined || tries > retry.attempts) return false;
+    if (!budgetAllows(retry, health)) {
+      deps.metrics.retryBudgetExhausted.inc({ cluster });
+      return false;
     }
-    const responseHeaders = clientResponseHeaders(data.headers, ctx.requestId, route.transforms.responseHeaders);
-    let transforms;
-    try {
-      // Response phase (compression): may edit the headers and add body transforms.
-      transforms = runResponseHooks(route.chain, req, { status: data.statusCode, headers: responseHeaders });
-      res.writeHead(data.statusCode, responseHeaders);
-    } catch (err) {
-      // Node refuses a status or header value undici let through.
-      data.body.destroy();
-      upstreamError(Object.assign(new Error('invalid upstream response head'), { cause: err, code: 'INVALID_RESPONSE_HEAD' }));
-      return;
-    }
-    const done = (err: NodeJS.ErrnoException | null): void => {
-      clearTimeout(timer);
-      if (!err) return;
-      if (refused !== undefined) {
-        ctx.error = refused.message;
-        res.destroy();
+    return true;
+  };
+
+  const retryLater = (body: Buffer | Readable | null): void => {
+    health.retriesInFlight++;
+    deps.metrics.retries.inc({ cluster });
+    setTimeout(() => {
+      const next = balancer.pick(pickInputOf(req, ctx.clientAddress), tried);
+      const member = next === undefined ? undefined : withRoom(balancer, next, tried) ?? withRoom(balancer, next);
+      if (aborted !== undefined || member === undefined) {
+        health.retriesInFlight--;
+        clearTimeout(timer);
+        if (aborted === 'timeout') replyError(res, ctx, 504, 'request timeout');
+        else if (aborted !== undefined) return;
+        else if (next === undefined) replyError(res, ctx, 503, `no healthy endpoints left for a retry in cluster "${cluster}"`);
+        else replyOverloaded(res, ctx, cluster, 'max_requests_per_endpoint', deps.metrics);
         return;
       }
-      if (aborted === 'client') ctx.error = 'client closed the connection';
-      else if (aborted === 'timeout') ctx.error = 'request timeout';
-      else upstreamError(err);
+      attempt(member, true, body);
+    }, backoffMs(retry!, tries)).unref();
+  };
+
+  const attempt = (member: Member, isRetry: boolean, body: Buffer | Readable | null): void => {
+    tries++;
+    const upstream = member.endpoint.key;
+    tried.add(upstream);
+    ctx.upstream = upstream;
+    const ep = member.state;
+    ep.inFlight++;
+    let ended = false;
+    const endTry = (): void => {
+      if (ended) return;
+      ended = true;
+      ep.inFlight--;
+      if (isRetry) health.retriesInFlight--;
     };
-    if (transforms === null) pipeline(data.body, res, done);
-    else pipeline([data.body, ...transforms, res], done);
-  }, (err: unknown) => {
-    clearTimeout(timer);
-    if (refused !== undefined) {
-      replyBodyRefused(req, res, ctx, refused.status, refused.message);
+    const pool = deps.pools.get(member.endpoint, route.timeouts.connectMs, balancer.protocol === 'https');
+    pool.request({
+      method: req.method as 'GET',
+      path: target.pathAndQuery,
+      headers,
+      body,
+      signal: ac.signal,
+      headersTimeout: retry?.perTryTimeoutMs ?? route.timeouts.responseMs,
+      bodyTimeout: route.timeouts.responseMs,
+    }).then((data) => {
+      if (aborted !== undefined) {
+        endTry();
+        data.body.destroy();
+        return;
+      }
+      const status = data.statusCode;
+      deps.upstreamHealth?.record(health, ep, status >= 500 ? '5xx' : 'success');
+      if (retry !== undefined && statusRetryable(retry, status) && mayRetry()) {
+        endTry();
+        data.body.destroy();
+        retryLater(body);
+        return;
+      }
+      const responseHeaders = clientResponseHeaders(data.headers, ctx.requestId, route.transforms.responseHeaders);
+      if (needsAffinityCookie(plan, req, member)) {
+        const prior = responseHeaders['set-cookie'];
+        const mine = affinityCookie(plan.affinity!, member, ctx.secure);
+        responseHeaders['set-cookie'] = prior === undefined ? mine : [...(Array.isArray(prior) ? prior : [String(prior)]), mine];
+      }
+      let transforms;
+      try {
+        // Response phase (compression): may edit the headers and add body transforms.
+        transforms = runResponseHooks(route.chain, req, { status, headers: responseHeaders });
+        res.writeHead(status, responseHeaders);
+      } catch (err) {
+        // Node refuses a status or header value undici let through.
+        endTry();
+        data.body.destroy();
+        upstreamError(Object.assign(new Error('invalid upstream response head'), { cause: err, code: 'INVALID_RESPONSE_HEAD' }), upstream);
+        return;
+      }
+      const done = (err: NodeJS.ErrnoException | null): void => {
+        clearTimeout(timer);
+        endTry();
+        if (!err) return;
+        if (refused !== undefined) {
+          ctx.error = refused.message;
+          res.destroy();
+          return;
+        }
+        if (aborted === 'client') ctx.error = 'client closed the connection';
+        else if (aborted === 'timeout') ctx.error = 'request timeout';
+        else upstreamError(err, upstream);
+      };
+      if (transforms === null) pipeline(data.body, res, done);
+      else pipeline([data.body, ...transforms, res], done);
+    }, (err: unknown) => {
+      endTry();
+      if (refused !== undefined) {
+        clearTimeout(timer);
+        replyBodyRefused(req, res, ctx, refused.status, refused.message);
+        return;
+      }
+      if (aborted === 'client') {
+        clearTimeout(timer);
+        ctx.status = 499;
+        ctx.error = 'client closed the connection';
+        return;
+      }
+      if (aborted === 'timeout') {
+        replyError(res, ctx, 504, 'request timeout');
+        return;
+      }
+      const code = (err as { code?: unknown } | null)?.code;
+      if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
+        clearTimeout(timer);
+        replyError(res, ctx, 400, 'request cannot be forwarded');
+        return;
+      }
+      if (code === 'UND_ERR_CLOSED' || code === 'UND_ERR_DESTROYED') {
+        clearTimeout(timer);
+        replyError(res, ctx, 503, 'upstream pool is shutting down');
+        return;
+      }
+      const condition = errorCondition(err);
+      if (condition === 'connect-failure' || condition === 'reset') deps.upstreamHealth?.record(health, ep, 'connect-failure');
+      if (retry !== undefined && retry.on.has(condition) && mayRetry()) {
+        const f = classifyUpstreamError(err);
+        deps.metrics.upstreamErrors.inc({ cluster, kind: f.kind });
+        deps.log.debug({ err, requestId: ctx.requestId, upstream }, `${f.reason}; retrying`);
+        retryLater(body);
+        return;
+      }
+      clearTimeout(timer);
+      upstreamError(err, upstream);
+    });
+  };
+
+  if (!keepBody) {
+    start(streamed);
+    return;
+  }
+  readWhole(streamed!, (err, buf) => {
+    if (err === null) {
+      start(buf!);
       return;
     }
-    if (aborted === 'client') {
+    clearTimeout(timer);
+    if (err instanceof BodyLimitError) replyBodyRefused(req, res, ctx, err.status, err.message);
+    else if (aborted === 'timeout') replyError(res, ctx, 504, 'request timeout');
+    else {
       ctx.status = 499;
       ctx.error = 'client closed the connection';
-      return;
+      res.destroy();
     }
-    if (aborted === 'timeout') {
-      replyError(res, ctx, 504, 'request timeout');
-      return;
-    }
-    const code = (err as { code?: unknown } | null)?.code;
-    if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
-      replyError(res, ctx, 400, 'request cannot be forwarded');
-      return;
-    }
-    if (code === 'UND_ERR_CLOSED' || code === 'UND_ERR_DESTROYED') {
-      replyError(res, ctx, 503, 'upstream pool is shutting down');
-      return;
-    }
-    upstreamError(err);
   });
 }

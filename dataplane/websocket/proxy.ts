@@ -12,12 +12,12 @@ import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import type { Logger } from 'pino';
-import type { CompiledEndpoints, CompiledRoute, ForwardPlan } from '../config/compile.ts';
+import type { CompiledRoute, CompiledUpstreams, ForwardPlan } from '../config/compile.ts';
 import type { DataplaneMetrics } from '../observability/metrics.ts';
 import type { RequestContext } from '../server/context.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../server/headers.ts';
 import { classifyUpstreamError } from '../upstream/errors.ts';
-import { pickTarget } from '../upstream/proxy.ts';
+import { chooseTarget, pickInputOf } from '../upstream/choose.ts';
 import type { TunnelRegistry } from './registry.ts';
 import { Tunnel } from './tunnel.ts';
 
@@ -122,11 +122,13 @@ function connectUpstream(address: string, port: number, tls: boolean): Socket {
  * Proxy an upgrade along a forward route. Never throws: every outcome is a
  * tunnel, a relayed response, or a local error answer on `client`.
  */
-export function proxyUpgrade(client: UpgradeClient, ctx: RequestContext, req: UpgradeRequest, route: ForwardRoute, endpoints: CompiledEndpoints, deps: UpgradeDeps): void {
-  const { cluster, endpoint } = pickTarget(route.action, endpoints);
+export function proxyUpgrade(client: UpgradeClient, ctx: RequestContext, req: UpgradeRequest, route: ForwardRoute, upstreams: CompiledUpstreams, deps: UpgradeDeps): void {
+  // Affinity cookies and hashing policies apply; tunnels are not counted against circuit-breaker limits.
+  const { cluster, member } = chooseTarget(route.action, upstreams, pickInputOf({ url: req.pathAndQuery, headers: req.headers }, ctx.clientAddress));
   ctx.cluster = cluster;
   if (cluster === undefined) return rejectUpgrade(client, ctx, 503, 'route has no backend with a weight above zero', deps);
-  if (endpoint === undefined) return rejectUpgrade(client, ctx, 503, `no ready endpoints for cluster "${cluster}"`, deps);
+  if (member === undefined) return rejectUpgrade(client, ctx, 503, `no ready endpoints for cluster "${cluster}"`, deps);
+  const endpoint = member.endpoint;
   ctx.upstream = endpoint.key;
   const protocol = route.action.protocols?.get(cluster) ?? 'http';
   if (protocol !== 'http' && protocol !== 'https') {

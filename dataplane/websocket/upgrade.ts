@@ -115,7 +115,7 @@ function dispatch(client: UpgradeClient, head: UpgradeHead, deps: UpgradeEntryDe
       host: hostHeader,
       listenerPort: head.localPort,
       upgrade: head.upgrade,
-    }, route as CompiledRoute & { action: ForwardPlan }, config.endpoints, deps);
+    }, route as CompiledRoute & { action: ForwardPlan }, config.upstreams, deps);
   } catch (err) {
     deps.log.error({ err, requestId: ctx.requestId }, 'upgrade handler failed');
     client.stream.destroy();
