@@ -10,7 +10,7 @@
 // is ever sent twice.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import type { Logger } from 'pino';
 import type { CompiledRoute, CompiledUpstreams, ForwardPlan } from '../config/compile.ts';
 import type { DataplaneMetrics } from '../observability/metrics.ts';
@@ -31,6 +31,8 @@ import { sendMirrors } from './mirror.ts';
 import { backoffMs, budgetAllows, errorCondition, methodRetryable, REPLAY_BODY_LIMIT, statusRetryable } from './retry.ts';
 import type { CompiledRetry } from './retry.ts';
 import type { UpstreamHealth } from './health-state.ts';
+import { startExchange } from './exchange.ts';
+import type { Exchange } from './exchange.ts';
 
 /** What the proxy needs from the rest of the dataplane. */
 export interface ProxyDeps {
@@ -157,20 +159,21 @@ function forward(
   // A streamed body is read once: such a request is never retried.
   if (hasBody && !keepBody) retry = undefined;
 
-  const ac = new AbortController();
+  // The try in progress; aborting the request aborts it.
+  let current: Exchange | undefined;
   let aborted: 'client' | 'timeout' | undefined;
   let timer: NodeJS.Timeout | undefined;
   if (route.timeouts.requestMs > 0) {
     timer = setTimeout(() => {
       aborted ??= 'timeout';
-      ac.abort(new Error('request timeout'));
+      current?.abort(new Error('request timeout'));
     }, route.timeouts.requestMs);
   }
   res.once('close', () => {
     clearTimeout(timer);
     if (!res.writableFinished) {
       aborted ??= 'client';
-      ac.abort(new Error('client closed the connection'));
+      current?.abort(new Error('client closed the connection'));
     }
   });
 
@@ -187,7 +190,7 @@ function forward(
   if (streamed !== null && streamed !== req) {
     streamed.once('error', (err) => {
       if (err instanceof BodyLimitError) refused = err;
-      ac.abort(err);
+      current?.abort(err);
     });
   }
 
@@ -252,62 +255,22 @@ function forward(
       if (isRetry) health.retriesInFlight--;
     };
     const pool = deps.pools.get(member.endpoint, route.timeouts.connectMs, balancer.protocol === 'https');
-    pool.request({
-      method: req.method as 'GET',
-      path: target.pathAndQuery,
-      headers,
-      body,
-      signal: ac.signal,
-      headersTimeout: retry?.perTryTimeoutMs ?? route.timeouts.responseMs,
-      bodyTimeout: route.timeouts.responseMs,
-    }).then((data) => {
-      if (aborted !== undefined) {
-        endTry();
-        data.body.destroy();
+    let transforms: Transform[] | null = null;
+    // Completion of a response that is being streamed to the client.
+    const done = (err: Error | null): void => {
+      clearTimeout(timer);
+      endTry();
+      if (!err) return;
+      if (refused !== undefined) {
+        ctx.error = refused.message;
+        res.destroy();
         return;
       }
-      const status = data.statusCode;
-      deps.upstreamHealth?.record(health, ep, status >= 500 ? '5xx' : 'success');
-      if (retry !== undefined && statusRetryable(retry, status) && mayRetry()) {
-        endTry();
-        data.body.destroy();
-        retryLater(body);
-        return;
-      }
-      const responseHeaders = clientResponseHeaders(data.headers, ctx.requestId, route.transforms.responseHeaders);
-      if (needsAffinityCookie(plan, req, member)) {
-        const prior = responseHeaders['set-cookie'];
-        const mine = affinityCookie(plan.affinity!, member, ctx.secure);
-        responseHeaders['set-cookie'] = prior === undefined ? mine : [...(Array.isArray(prior) ? prior : [String(prior)]), mine];
-      }
-      let transforms;
-      try {
-        // Response phase (compression): may edit the headers and add body transforms.
-        transforms = runResponseHooks(route.chain, req, { status, headers: responseHeaders });
-        res.writeHead(status, responseHeaders);
-      } catch (err) {
-        // Node refuses a status or header value undici let through.
-        endTry();
-        data.body.destroy();
-        upstreamError(Object.assign(new Error('invalid upstream response head'), { cause: err, code: 'INVALID_RESPONSE_HEAD' }), upstream);
-        return;
-      }
-      const done = (err: NodeJS.ErrnoException | null): void => {
-        clearTimeout(timer);
-        endTry();
-        if (!err) return;
-        if (refused !== undefined) {
-          ctx.error = refused.message;
-          res.destroy();
-          return;
-        }
-        if (aborted === 'client') ctx.error = 'client closed the connection';
-        else if (aborted === 'timeout') ctx.error = 'request timeout';
-        else upstreamError(err, upstream);
-      };
-      if (transforms === null) pipeline(data.body, res, done);
-      else pipeline([data.body, ...transforms, res], done);
-    }, (err: unknown) => {
+      if (aborted === 'client') ctx.error = 'client closed the connection';
+      else if (aborted === 'timeout') ctx.error = 'request timeout';
+      else upstreamError(err, upstream);
+    };
+    const failedBeforeHead = (err: Error): void => {
       endTry();
       if (refused !== undefined) {
         clearTimeout(timer);
@@ -346,7 +309,63 @@ function forward(
       }
       clearTimeout(timer);
       upstreamError(err, upstream);
+    };
+
+    current = startExchange(pool, {
+      method: req.method as 'GET',
+      path: target.pathAndQuery,
+      headers,
+      body,
+      headersTimeout: retry?.perTryTimeoutMs ?? route.timeouts.responseMs,
+      bodyTimeout: route.timeouts.responseMs,
+    }, {
+      onHead: (status, upstreamHeaders) => {
+        if (aborted !== undefined) {
+          endTry();
+          return null;
+        }
+        deps.upstreamHealth?.record(health, ep, status >= 500 ? '5xx' : 'success');
+        if (retry !== undefined && statusRetryable(retry, status) && mayRetry()) {
+          endTry();
+          retryLater(body);
+          return null;
+        }
+        const responseHeaders = clientResponseHeaders(upstreamHeaders, ctx.requestId, route.transforms.responseHeaders);
+        if (needsAffinityCookie(plan, req, member)) {
+          const prior = responseHeaders['set-cookie'];
+          const mine = affinityCookie(plan.affinity!, member, ctx.secure);
+          responseHeaders['set-cookie'] = prior === undefined ? mine : [...(Array.isArray(prior) ? prior : [String(prior)]), mine];
+        }
+        try {
+          // Response phase (compression): may edit the headers and add body transforms.
+          transforms = runResponseHooks(route.chain, req, { status, headers: responseHeaders });
+          res.writeHead(status, responseHeaders);
+        } catch (err) {
+          // Node refuses a status or header value undici let through.
+          endTry();
+          upstreamError(Object.assign(new Error('invalid upstream response head'), { cause: err, code: 'INVALID_RESPONSE_HEAD' }), upstream);
+          return null;
+        }
+        if (transforms === null) return res;
+        pipeline([...transforms, res] as [Transform, ...Transform[], ServerResponse], done);
+        return transforms[0]!;
+      },
+      onEnd: () => {
+        // With transforms, the pipeline reports completion once the client got everything.
+        if (transforms === null) done(null);
+      },
+      onError: (err, phase) => {
+        if (phase === 'body') {
+          // An incomplete response: the client must see a broken connection, not a short body.
+          if (transforms !== null) transforms[0]!.destroy(err);
+          else res.destroy();
+          done(err);
+          return;
+        }
+        failedBeforeHead(err);
+      },
     });
+
   };
 
   if (!keepBody) {
