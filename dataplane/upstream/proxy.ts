@@ -199,7 +199,7 @@ function forward(
   const health = balancer.state;
 
   const start = (body: Buffer | Readable | null): void => {
-    sendMirrors(plan, upstreams, pickInputOf(req, ctx.clientAddress), {
+    if (plan.mirrors.length > 0) sendMirrors(plan, upstreams, pickInputOf(req, ctx.clientAddress), {
       method: ctx.method,
       path: target.pathAndQuery,
       headers,
