@@ -248,11 +248,18 @@ function forward(
     const ep = member.state;
     ep.inFlight++;
     let ended = false;
+    let holdsRetrySlot = isRetry;
+    // A retry's budget slot is given back as soon as its outcome is known, so it does not count against its own successor.
+    const releaseRetrySlot = (): void => {
+      if (!holdsRetrySlot) return;
+      holdsRetrySlot = false;
+      health.retriesInFlight--;
+    };
     const endTry = (): void => {
       if (ended) return;
       ended = true;
       ep.inFlight--;
-      if (isRetry) health.retriesInFlight--;
+      releaseRetrySlot();
     };
     const pool = deps.pools.get(member.endpoint, route.timeouts.connectMs, balancer.protocol === 'https');
     let transforms: Transform[] | null = null;
@@ -325,10 +332,13 @@ function forward(
           return null;
         }
         deps.upstreamHealth?.record(health, ep, status >= 500 ? '5xx' : 'success');
-        if (retry !== undefined && statusRetryable(retry, status) && mayRetry()) {
-          endTry();
-          retryLater(body);
-          return null;
+        if (retry !== undefined && statusRetryable(retry, status)) {
+          releaseRetrySlot();
+          if (mayRetry()) {
+            endTry();
+            retryLater(body);
+            return null;
+          }
         }
         const responseHeaders = clientResponseHeaders(upstreamHeaders, ctx.requestId, route.transforms.responseHeaders);
         if (needsAffinityCookie(plan, req, member)) {
