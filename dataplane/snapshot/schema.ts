@@ -532,7 +532,7 @@ export type VirtualHost = z.infer<typeof VirtualHost>;
 
 /**
  * What a consistent hash is computed from. A request that lacks it (no such
- * header, cookie or parameter) goes to a random endpoint.
+ * header, cookie or parameter) is balanced round robin instead.
  * `Header`, `Cookie`, `QueryParameter`: that value (first occurrence);
  * `SourceIP`: the client address; `RequestURI`: the raw path and query
  * (ingress-nginx `$request_uri`).
