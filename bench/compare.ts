@@ -1,10 +1,21 @@
 /**
  * A/B a hot-path change: `node bench/compare.ts NAME=path/to/dataplane/main.ts …
- * [--path /small] [--seconds 8] [--rounds 3]`. Each variant runs under the
- * bench's pinning and backend, in alternation round after round, so noise
- * from the rest of the machine falls on all of them alike; medians are
- * printed. Use it with a scratch copy of the tree holding the candidate fix.
+ * [--path /small] [--seconds 8] [--rounds 3] [--args 'NAME=--flag value']
+ * [--node-flags 'NAME=--node-flag']`. Each variant runs under the bench's
+ * pinning and backend, in alternation round after round, so noise from the
+ * rest of the machine falls on all of them alike; medians are printed. Use it
+ * with a scratch copy of the tree holding the candidate fix, or with one tree
+ * and per-variant flags:
+ *
+ *   node bench/compare.ts on=dataplane/main.ts off=dataplane/main.ts --args 'off=--access-log off'
+ *   node bench/compare.ts base=dataplane/main.ts semi2=dataplane/main.ts --node-flags 'semi2=--max-semi-space-size=2'
+ *
+ * PYSERVE_BENCH_NODE_FLAGS applies to every variant. `--stdout pipe` sends the
+ * dataplane's stdout through a pipe that this process drains on the load CPU,
+ * as a container runtime reads a pod's (default: /dev/null, where a write(2)
+ * costs next to nothing).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { applySnapshot } from '../test/helpers/snapshots.ts';
 import { freePorts, Sampler, startProc, waitForPort } from './lib/proc.ts';
 import { runWrk } from './lib/wrk.ts';
-import { DATAPLANE_MAIN, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
+import { benchNodeFlags, DATAPLANE_MAIN, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
 import type { BenchEnv } from './peers/index.ts';
 
 const { values, positionals } = parseArgs({
@@ -23,16 +34,36 @@ const { values, positionals } = parseArgs({
     warmup: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '64' },
+    args: { type: 'string', multiple: true, default: [] },
+    'node-flags': { type: 'string', multiple: true, default: [] },
+    stdout: { type: 'string', default: 'null' },
   },
 });
+if (values.stdout !== 'null' && values.stdout !== 'pipe') throw new Error('--stdout is null or pipe');
+/** `NAME=--a b --c` options → flags per variant name. */
+const perVariant = (list: string[]): Map<string, string[]> => new Map(list.map((a) => {
+  const i = a.indexOf('=');
+  if (i <= 0) throw new Error(`expected NAME=FLAGS, got "${a}"`);
+  return [a.slice(0, i), a.slice(i + 1).split(/\s+/).filter((f) => f !== '')];
+}));
+const extraArgs = perVariant(values.args);
+const extraNodeFlags = perVariant(values['node-flags']);
 const variants = (positionals.length > 0 ? positionals : [`current=${DATAPLANE_MAIN}`]).map((p) => {
   const i = p.indexOf('=');
-  return i > 0 ? { name: p.slice(0, i), main: path.resolve(p.slice(i + 1)) } : { name: p, main: path.resolve(p) };
+  const v = i > 0 ? { name: p.slice(0, i), main: path.resolve(p.slice(i + 1)) } : { name: p, main: path.resolve(p) };
+  return { ...v, args: extraArgs.get(v.name) ?? [], nodeFlags: [...benchNodeFlags(), ...(extraNodeFlags.get(v.name) ?? [])] };
 });
+for (const name of [...extraArgs.keys(), ...extraNodeFlags.keys()]) {
+  if (!variants.some((v) => v.name === name)) throw new Error(`--args/--node-flags name "${name}" is not a variant`);
+}
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pyserve-compare-'));
 const ports = await freePorts(2);
 const env: BenchEnv = { dir, serverCpus: '1', loadCpus: '0', backendPorts: [ports[0]!], wsPort: ports[1]!, largeFile: path.join(dir, 'large.bin'), ...makeCertificate(dir) };
+if (values.stdout === 'pipe') {
+  // This process reads the pipes: keep it off the server's CPU.
+  execFileSync('taskset', ['-a', '-p', '-c', env.loadCpus, String(process.pid)], { stdio: 'ignore' });
+}
 const backends = await startBackends(env);
 const results = new Map<string, { rps: number; p99: number; cpu: number; rss: number }[]>();
 try {
@@ -40,8 +71,11 @@ try {
     for (const v of variants) {
       const [trafficPort, adminPort] = await freePorts(2);
       const proc = startProc(v.name, process.execPath, [
+        ...v.nodeFlags,
         v.main, '--host', '127.0.0.1', '--traffic-port', String(trafficPort), '--admin-host', '127.0.0.1', '--admin-port', String(adminPort), '--log-level', 'warn',
-      ], { cpus: env.serverCpus, env: { PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: '/dev/null' });
+        ...v.args,
+      ], { cpus: env.serverCpus, env: { PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: values.stdout === 'pipe' ? 'pipe' : '/dev/null' });
+      proc.child.stdout?.resume();
       try {
         await waitForPort(adminPort!, proc);
         await applySnapshot(`http://127.0.0.1:${adminPort}`, pyserveSnapshot(1, env, env.backendPorts[0]!), { token: PYSERVE_TOKEN });

@@ -1,6 +1,7 @@
 /**
  * Profile the dataplane under load: `node bench/profile.ts [--path /small]
- * [--seconds 10] [--connections 64] [--heap] [--out DIR] [--dataplane FILE]`.
+ * [--seconds 10] [--connections 64] [--heap] [--out DIR] [--dataplane FILE]
+ * [--args='--access-log off']`. PYSERVE_BENCH_NODE_FLAGS adds Node flags.
  *
  * Starts the bench backend and the dataplane (pinned as in the bench) with
  * `--cpu-prof`, drives it with wrk, stops it gracefully so the profile is
@@ -16,7 +17,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePorts, sleep, startProc, waitForPort, Sampler } from './lib/proc.ts';
 import { runWrk } from './lib/wrk.ts';
-import { DATAPLANE_MAIN, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
+import { benchNodeFlags, DATAPLANE_MAIN, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
 import type { BenchEnv } from './peers/index.ts';
 import { applySnapshot } from '../test/helpers/snapshots.ts';
 
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
     dataplane: { type: 'string', default: DATAPLANE_MAIN },
     top: { type: 'string', default: '30' },
+    args: { type: 'string', default: '' },
   },
 });
 
@@ -55,11 +57,12 @@ const env: BenchEnv = {
 const backends = await startBackends(env);
 const trafficPort = ports[2]!;
 const adminPort = ports[3]!;
-const nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...(values.heap ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : [])];
+const nodeFlags = [...benchNodeFlags(), '--cpu-prof', `--cpu-prof-dir=${dir}`, ...(values.heap ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : [])];
 const proc = startProc('pyserve', process.execPath, [
   ...nodeFlags, values.dataplane,
   '--host', '127.0.0.1', '--traffic-port', String(trafficPort),
   '--admin-host', '127.0.0.1', '--admin-port', String(adminPort), '--log-level', 'warn',
+  ...values.args.split(/\s+/).filter((a) => a !== ''),
 ], { cpus: env.serverCpus, env: { PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: '/dev/null' });
 await waitForPort(adminPort, proc);
 await applySnapshot(`http://127.0.0.1:${adminPort}`, pyserveSnapshot(1, env, env.backendPorts[0]!), { token: PYSERVE_TOKEN });

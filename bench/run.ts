@@ -9,6 +9,9 @@
  *   npm run bench -- --only http,change sections: http, workers, control, propagation, change
  *   npm run bench -- --server-cpus 2-3 --load-cpus 0-1 --workers 2
  *   npm run bench -- --install          install missing Debian tools first (root)
+ *
+ * PYSERVE_BENCH_NODE_FLAGS='--max-semi-space-size=2' passes Node flags to every
+ * dataplane the bench starts (workers inherit them).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -18,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePorts, versionOf } from './lib/proc.ts';
 import type { BenchResult, ChangeUnderLoad, Propagation } from './lib/types.ts';
-import { makeCertificate, pyserveFeatures, startBackends, which } from './peers/index.ts';
+import { benchNodeFlags, makeCertificate, pyserveFeatures, startBackends, which } from './peers/index.ts';
 import type { BenchEnv } from './peers/index.ts';
 import { runPeers } from './scenarios/http.ts';
 import type { ServerSpec } from './scenarios/http.ts';
@@ -115,7 +118,6 @@ try {
   notes.push(`Could not pin the bench process to CPU ${loadCpus}.`);
 }
 
-const features = await pyserveFeatures();
 const workersN = Number(values.workers ?? cpuCount(serverCpus));
 const loadAvgBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
@@ -126,7 +128,12 @@ const connections = Number(values.connections);
 const fdLimit = Number(execFileSync('bash', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()) || 1024;
 const wsIdle = smoke ? 200 : Math.min(10_000, Math.floor((fdLimit - 2000) / 2 / 500) * 500);
 if (!smoke && wsIdle < 10_000) notes.push(`Idle WebSockets: ${wsIdle.toLocaleString('en-US')} rather than 10,000, because the open-files limit here is ${fdLimit} and a proxy holds two descriptors per WebSocket; "MiB per 10k" scales the measured growth.`);
-notes.push('Peers log nothing per request; PyServe always writes its JSON access log (to /dev/null here), which is part of its cost.');
+const features = await pyserveFeatures();
+notes.push(features.accessLog
+  ? 'Access logs are off on every server in the comparison rows (nginx `access_log off`, HAProxy and Caddy configure none, PyServe `--access-log off`); the "access log on" row shows what PyServe\'s JSON access log costs (written to /dev/null).'
+  : 'Peers log nothing per request; this PyServe cannot turn its JSON access log off (no --access-log flag), so it writes it (to /dev/null), which is part of its cost.');
+const dataplaneNodeFlags = benchNodeFlags();
+if (dataplaneNodeFlags.length > 0) notes.push(`The dataplanes ran with the Node flags \`${dataplaneNodeFlags.join(' ')}\` (PYSERVE_BENCH_NODE_FLAGS).`);
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'pyserve-bench-'));
 const ports = await freePorts(5);
@@ -148,7 +155,7 @@ const result: BenchResult = {
       loadAvgAfter: '',
     },
     versions: versions(),
-    settings: { serverCpus, loadCpus, connections, durationS, warmupS, workersN },
+    settings: { serverCpus, loadCpus, connections, durationS, warmupS, workersN, ...(dataplaneNodeFlags.length > 0 && { dataplaneNodeFlags }) },
     notes,
   },
   http: [],
@@ -168,6 +175,8 @@ try {
       { kind: 'nginx', workers: 1, label: 'nginx (1 worker)' },
       { kind: 'haproxy', workers: 1, label: 'HAProxy (1 thread)' },
       { kind: 'caddy', workers: 1, label: 'Caddy (GOMAXPROCS=1)' },
+      // What the access log costs: the same PyServe with it on (HTTP/1.1 rows only).
+      ...(features.accessLog ? [{ kind: 'pyserve', workers: 1, label: 'PyServe (1 worker, access log on)', accessLog: true, httpOnly: true } as const] : []),
     ];
     const peers = await runPeers(env, servers, {
       connections, durationS, warmupS,

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { runController } from './k8s/run-controller.ts';
 import type { ControllerOptions, NamespacedName } from './k8s/run-controller.ts';
 import type { BackendRef } from './translate/index.ts';
+import { IntFlagError, parseIntFlag } from '../dataplane/int-flag.ts';
 
 export const CONTROLLER_USAGE = `  controller  run in a cluster: watch the API server, push to dataplanes
             --kubeconfig <file>              (default: in-cluster, then $KUBECONFIG)
@@ -43,10 +44,13 @@ function namespacedName(flag: string, v: string | undefined): NamespacedName | u
   return { namespace: m[1]!, name: m[2]! };
 }
 
-function int(flag: string, v: string, min: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got "${v}"`);
-  return n;
+function int(flag: string, v: string, min: number, max?: number): number {
+  try {
+    return parseIntFlag(v, min, max);
+  } catch (err) {
+    if (err instanceof IntFlagError) throw new UsageError(`${flag} ${err.message}`);
+    throw err;
+  }
 }
 
 /** Parse `pyserve controller` flags. Throws {@link UsageError} with a clear message. */
@@ -118,7 +122,7 @@ export function parseControllerArgs(args: string[], env: NodeJS.ProcessEnv = pro
     maxDelayMs,
     resyncMs: int('--resync-seconds', values['resync-seconds'], 1) * 1000,
     metricsHost: values['metrics-host'],
-    metricsPort: int('--metrics-port', values['metrics-port'], 0),
+    metricsPort: int('--metrics-port', values['metrics-port'], 0, 65535),
     logLevel: values['log-level'],
   };
 }

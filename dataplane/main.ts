@@ -22,23 +22,32 @@ if (options === undefined) {
   process.exit(0);
 }
 
-const loggers = createLoggers(options.logLevel);
+const loggers = createLoggers(options.logLevel, undefined, { accessLog: options.accessLog });
 const { log } = loggers;
+
+/**
+ * Every exit goes through here: buffered access lines are written first. (The
+ * loggers also flush on the process's 'exit' event; this keeps it explicit.)
+ */
+function exit(code: number): never {
+  loggers.flush();
+  process.exit(code);
+}
 
 process.on('uncaughtException', (err) => {
   log.fatal({ err }, 'uncaught exception');
-  process.exit(1);
+  exit(1);
 });
 process.on('unhandledRejection', (err) => {
   log.fatal({ err }, 'unhandled rejection');
-  process.exit(1);
+  exit(1);
 });
 
 let dataplane: { close(): Promise<void> } | undefined;
 let firstSignalAt: number | undefined;
 // A worker is told to drain by its primary (or finds it gone); once is enough.
 const workerShutdown = (): void => {
-  if (dataplane === undefined) process.exit(0);
+  if (dataplane === undefined) exit(0);
   if (firstSignalAt === undefined) onSignal('SIGTERM');
 };
 try {
@@ -47,7 +56,7 @@ try {
   else dataplane = await startDataplane({ ...options, loggers });
 } catch (err) {
   log.fatal({ err }, 'dataplane failed to start');
-  process.exit(1);
+  exit(1);
 }
 
 function onSignal(signal: NodeJS.Signals): void {
@@ -57,13 +66,13 @@ function onSignal(signal: NodeJS.Signals): void {
     // those. A later signal means the operator will not wait for the drain.
     if (Date.now() - firstSignalAt < 1_000) return;
     log.warn({ signal }, 'second signal: exiting without waiting for the drain');
-    process.exit(1);
+    exit(1);
   }
   firstSignalAt = Date.now();
   log.info({ signal }, 'shutting down');
-  dataplane!.close().then(() => process.exit(0), (err: unknown) => {
+  dataplane!.close().then(() => exit(0), (err: unknown) => {
     log.error({ err }, 'shutdown failed');
-    process.exit(1);
+    exit(1);
   });
 }
 process.on('SIGTERM', onSignal);

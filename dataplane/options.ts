@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { LOG_LEVELS } from './observability/log.ts';
 import { autoWorkers } from './cluster/cpus.ts';
+import { intFlag } from './int-flag.ts';
 import { TRAFFIC_FEATURE_BOOLEANS, TRAFFIC_FEATURE_FLAGS, trafficFeatureOptions, trafficFeatureSchema } from './limits/flags.ts';
 import type { TrafficFeatureOptions } from './limits/flags.ts';
 
@@ -36,8 +37,10 @@ export interface DataplaneOptions extends TrafficFeatureOptions {
   drainTimeoutMs: number;
   /** Largest accepted snapshot body. Default 64 MiB. */
   maxSnapshotBytes: number;
-  /** Diagnostic log level (the access log is always written). Default `info`. */
+  /** Diagnostic log level (the access log has its own switch). Default `info`. */
   logLevel: (typeof LOG_LEVELS)[number];
+  /** Write one access-log line per request to stdout. Default true. */
+  accessLog: boolean;
   /**
    * Traffic worker processes (node:cluster); 1 runs everything in one process.
    * Default: one per CPU the process may use (cluster/workers.ts `autoWorkers`).
@@ -60,27 +63,30 @@ const FLAGS = {
   'drain-timeout-ms': { env: 'PYSERVE_DRAIN_TIMEOUT_MS', help: 'on SIGTERM, wait this long for in-flight requests (default 15000)' },
   'max-snapshot-bytes': { env: 'PYSERVE_MAX_SNAPSHOT_BYTES', help: 'largest accepted snapshot body (default 67108864)' },
   'log-level': { env: 'PYSERVE_LOG_LEVEL', help: `diagnostic log level: ${LOG_LEVELS.join(', ')} (default info)` },
+  'access-log': { env: 'PYSERVE_ACCESS_LOG', help: 'one JSON line per request on stdout: on or off (default on)' },
   workers: { env: 'PYSERVE_WORKERS', help: 'traffic worker processes, or auto = one per usable CPU (default auto; 1 = single process)' },
   // Limits, timeouts, compression: limits/flags.ts.
   ...TRAFFIC_FEATURE_FLAGS,
 } as const;
 
-const port = z.coerce.number().int().min(0).max(65535);
+const port = intFlag(0, 65535);
 const Schema = z.object({
   'traffic-port': port.default(8080),
   'admin-port': port.default(9901),
   'https-port': port.default(8443),
   'https-redirect-port': port.default(443),
-  'http2-max-concurrent-streams': z.coerce.number().int().min(1).max(100_000).default(128),
+  'http2-max-concurrent-streams': intFlag(1, 100_000).default(128),
   host: z.string().min(1).default('0.0.0.0'),
   'admin-host': z.string().min(1).default('0.0.0.0'),
   'admin-token': z.string().optional(),
   'admin-token-file': z.string().optional(),
   'insecure-admin': z.union([z.boolean(), z.enum(['true', '1', 'false', '0', '']).transform((v) => v === 'true' || v === '1')]).default(false),
-  'drain-timeout-ms': z.coerce.number().int().min(0).max(3_600_000).default(15_000),
-  'max-snapshot-bytes': z.coerce.number().int().min(1024).max(2 ** 31).default(64 * 1024 * 1024),
+  'drain-timeout-ms': intFlag(0, 3_600_000).default(15_000),
+  'max-snapshot-bytes': intFlag(1024, 2 ** 31).default(64 * 1024 * 1024),
   'log-level': z.enum(LOG_LEVELS).default('info'),
-  workers: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(1024)]).default('auto'),
+  // on/off as documented; true/false as a chart or an env file may write it.
+  'access-log': z.enum(['on', 'off', 'true', 'false']).transform((v) => v === 'on' || v === 'true').default(true),
+  workers: z.union([z.literal('auto'), intFlag(1, 1024)]).default('auto'),
   ...trafficFeatureSchema,
 });
 
@@ -147,6 +153,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     drainTimeoutMs: o['drain-timeout-ms'],
     maxSnapshotBytes: o['max-snapshot-bytes'],
     logLevel: o['log-level'],
+    accessLog: o['access-log'],
     workers: o.workers === 'auto' ? autoWorkers() : o.workers,
     ...trafficFeatureOptions(o),
   };

@@ -31,7 +31,7 @@ import { endpointHealthSamples, upstreamsReport } from './upstream/report.ts';
 
 /** Options of {@link startDataplane}; every field has the CLI's default. */
 export interface StartOptions extends Partial<Omit<DataplaneOptions, 'timeouts' | 'limits' | 'compression'>> {
-  /** Loggers to use instead of stdout ones at `logLevel`. */
+  /** Loggers to use instead of stdout ones at `logLevel` (with the access log per `accessLog`). */
   loggers?: DataplaneLoggers;
   /** Route timeout defaults, for routes that do not set their own. */
   timeouts?: Partial<TimeoutDefaults>;
@@ -79,7 +79,8 @@ export async function startDataplane(opts: StartOptions = {}): Promise<RunningDa
   if (token === undefined && opts.insecureAdmin !== true) {
     throw new Error('startDataplane: adminToken is required unless insecureAdmin is true');
   }
-  const { log, access } = opts.loggers ?? createLoggers(opts.logLevel ?? 'info');
+  const loggers = opts.loggers ?? createLoggers(opts.logLevel ?? 'info', undefined, { accessLog: opts.accessLog });
+  const { log, access } = loggers;
   const drainTimeoutMs = opts.drainTimeoutMs ?? 15_000;
   let draining = false;
 
@@ -164,7 +165,8 @@ export async function startDataplane(opts: StartOptions = {}): Promise<RunningDa
     admin?.close();
     throw err;
   }
-  if (worker === undefined) access.info({ trafficPort, httpsPort, adminPort }, 'listening');
+  // Written at once (parents wait for it), whatever the access log and level.
+  if (worker === undefined) loggers.announce.info({ trafficPort, httpsPort, adminPort }, 'listening');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -185,6 +187,8 @@ export async function startDataplane(opts: StartOptions = {}): Promise<RunningDa
         });
       }
       log.info(result, 'stopped');
+      // The last access lines (requests that finished during the drain) go out before the process exits.
+      loggers.flush();
     })();
     return closing;
   };

@@ -22,6 +22,8 @@ export type HttpRow = {
   kind: string;
   workers: number;
   scenario: HttpScenario;
+  /** PyServe rows that ran: whether its access log was on (the peers never log per request). */
+  accessLog?: boolean;
 } & (Unavailable | {
   available: true;
   reqPerSec: number;
@@ -152,6 +154,8 @@ export interface BenchResult {
       durationS: number;
       warmupS: number;
       workersN: number;
+      /** Extra Node flags the dataplanes ran with (PYSERVE_BENCH_NODE_FLAGS). */
+      dataplaneNodeFlags?: string[];
     };
     notes: string[];
   };

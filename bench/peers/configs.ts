@@ -10,8 +10,9 @@
  *
  * Each proxy adds the forwarding headers ingress-nginx adds (X-Forwarded-*,
  * X-Real-IP, X-Request-ID) because PyServe always does: the work per request
- * should be alike. Access logs are off on the peers; PyServe cannot turn its
- * own off yet (its stdout goes to /dev/null), which is part of its cost.
+ * should be alike. Access logs are off on the peers, and PyServe runs with
+ * `--access-log off` in the same rows (peers/index.ts); one extra row runs it
+ * with its access log on (stdout to /dev/null) to show that cost.
  */
 
 /** A 13-byte body, the small response everywhere. */

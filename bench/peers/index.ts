@@ -46,6 +46,8 @@ export interface Peer {
   /** TLS (HTTP/2) port, or undefined when this peer has no TLS listener. */
   tlsPort: number | undefined;
   proc: Proc;
+  /** PyServe only: whether its access log is on. */
+  accessLog?: boolean;
   /** PyServe only. */
   adminUrl?: string;
   token?: string;
@@ -90,6 +92,12 @@ export async function startBackends(env: BenchEnv): Promise<Backends> {
 /** Options of {@link startPeer}. */
 export interface PeerOptions {
   workers: number;
+  /**
+   * PyServe only: keep its per-request access log on. Default off, like every
+   * peer's (nginx `access_log off`; HAProxy and Caddy configure none), so the
+   * rows compare like for like; the bench adds one row with it on to show its cost.
+   */
+  accessLog?: boolean;
 }
 
 /** Start one server under test, configured and ready for traffic. */
@@ -139,6 +147,8 @@ export interface PyServeFeatures {
   workers: boolean;
   /** The HTTPS listener exists (`--https-port`; HTTP/2 by ALPN, a self-signed default certificate). */
   https: boolean;
+  /** `--access-log on|off` exists (before it, the access log could not be turned off). */
+  accessLog: boolean;
   usage: string;
 }
 
@@ -148,7 +158,7 @@ export async function pyserveFeatures(): Promise<PyServeFeatures> {
   if (featuresCache) return featuresCache;
   const { stdout, stderr } = await runCapture(process.execPath, [DATAPLANE_MAIN, '--help'], { timeoutMs: 20_000 });
   const usage = stdout + stderr;
-  featuresCache = { workers: /--workers\b/.test(usage), https: /--https-port\b/.test(usage), usage };
+  featuresCache = { workers: /--workers\b/.test(usage), https: /--https-port\b/.test(usage), accessLog: /--access-log\b/.test(usage), usage };
   return featuresCache;
 }
 
@@ -174,6 +184,7 @@ async function startPyServe(env: BenchEnv, layout: PeerLayout, opts: PeerOptions
   const proc = await startPyServeProcess(env.serverCpus, layout.port, adminPort!, [
     ...(opts.workers > 1 ? ['--workers', String(opts.workers)] : []),
     ...(features.https ? ['--https-port', String(layout.tlsPort)] : []),
+    ...(features.accessLog ? ['--access-log', opts.accessLog === true ? 'on' : 'off'] : []),
   ]);
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   await waitForPort(adminPort!, proc);
@@ -183,14 +194,26 @@ async function startPyServe(env: BenchEnv, layout: PeerLayout, opts: PeerOptions
   const w = opts.workers === 1 ? '1 worker' : `${opts.workers} workers`;
   return {
     kind: 'pyserve', label: `PyServe (${w})`, workers: opts.workers, port: layout.port,
+    // A dataplane without --access-log always logs.
+    accessLog: !features.accessLog || opts.accessLog === true,
     tlsPort: features.https ? layout.tlsPort : undefined, proc, adminUrl, token: TOKEN, stop: () => proc.stop(),
   };
 }
 
 /**
- * The dataplane as a pod runs it. Its access log (stdout) goes to /dev/null:
- * it is still serialized and written per request, as in production, but no
- * reader competes for the load CPUs.
+ * Extra Node flags for every dataplane the bench starts, from
+ * `PYSERVE_BENCH_NODE_FLAGS` (whitespace-separated), e.g.
+ * `PYSERVE_BENCH_NODE_FLAGS='--max-semi-space-size=2' npm run bench`.
+ * node:cluster workers inherit them (they are the primary's execArgv).
+ */
+export function benchNodeFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env.PYSERVE_BENCH_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
+}
+
+/**
+ * The dataplane as a pod runs it, access log on unless `extra` turns it off.
+ * Its stdout goes to /dev/null: lines are still serialized and written, as in
+ * production, but no reader competes for the load CPUs.
  */
 export async function startPyServeProcess(cpus: string, trafficPort: number, adminPort: number, extra: string[] = [], nodeFlags: string[] = []): Promise<Proc> {
   const features = await pyserveFeatures();
@@ -199,6 +222,7 @@ export async function startPyServeProcess(cpus: string, trafficPort: number, adm
   // The 1-worker rows must be one process: the dataplane's own default is one worker per CPU.
   const workers = extra.includes('--workers') ? [] : ['--workers', '1'];
   return startProc('pyserve', process.execPath, [
+    ...benchNodeFlags(),
     ...nodeFlags,
     DATAPLANE_MAIN,
     '--host', '127.0.0.1', '--traffic-port', String(trafficPort),

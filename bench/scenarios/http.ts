@@ -40,6 +40,10 @@ export interface ServerSpec {
   /** Set when this configuration cannot run here; the rows carry the reason. */
   unavailable?: string;
   label: string;
+  /** PyServe only: access log on (default off, like the peers). */
+  accessLog?: boolean;
+  /** Only the HTTP/1.1 scenarios for this one (a variant of a server measured in full). */
+  httpOnly?: boolean;
 }
 
 export interface PeerResults {
@@ -58,10 +62,11 @@ export async function runPeers(env: BenchEnv, servers: readonly ServerSpec[], o:
   const out: PeerResults = { http: [], h2: [], wsIdle: [], wsEcho: [] };
   for (const spec of servers) {
     const base = { server: spec.label, kind: spec.kind };
+    const httpOnly = o.httpOnly === true || spec.httpOnly === true;
     const skip = (reason: string): void => {
       o.log(`${spec.label}: not available (${reason})`);
       for (const scenario of HTTP_SCENARIOS) out.http.push({ ...base, workers: spec.workers, scenario, available: false, reason });
-      if (o.httpOnly === true) return;
+      if (httpOnly) return;
       out.h2.push({ ...base, available: false, reason });
       out.wsIdle.push({ ...base, available: false, reason });
       out.wsEcho.push({ ...base, available: false, reason });
@@ -72,15 +77,20 @@ export async function runPeers(env: BenchEnv, servers: readonly ServerSpec[], o:
     }
     let peer: Peer;
     try {
-      peer = await startPeer(spec.kind, env, { workers: spec.workers });
+      peer = await startPeer(spec.kind, env, { workers: spec.workers, accessLog: spec.accessLog });
     } catch (err) {
       if (!(err instanceof NotAvailable)) throw err;
       skip(err.message);
       continue;
     }
+    // The spec's label: it tells variants of one server apart (access log on).
+    peer.label = spec.label;
     try {
-      for (const scenario of HTTP_SCENARIOS) out.http.push(await measureHttp(peer, env, scenario, o));
-      if (o.httpOnly === true) continue;
+      for (const scenario of HTTP_SCENARIOS) {
+        const row = await measureHttp(peer, env, scenario, o);
+        out.http.push(peer.accessLog !== undefined && row.available ? { ...row, accessLog: peer.accessLog } : row);
+      }
+      if (httpOnly) continue;
       out.h2.push(await measureH2(peer, env, { connections: o.connections, durationS: o.durationS, warmupS: o.warmupS, log: o.log }));
       out.wsEcho.push(await measureWsEcho(peer, { connections: o.wsEchoConnections, durationS: o.wsEchoDurationS, log: o.log }));
     } finally {

@@ -58,7 +58,7 @@ export interface RunningPrimary {
 
 /** Fork `options.workers` traffic workers and serve the admin API. */
 export async function startPrimary(options: DataplaneOptions, loggers: DataplaneLoggers): Promise<RunningPrimary> {
-  const { log, access } = loggers;
+  const { log, announce } = loggers;
   const token = options.adminToken === '' ? undefined : options.adminToken;
   const metrics = createMetrics();
   // The compile check: built like a worker's store, minus TLS and listeners.
@@ -282,7 +282,8 @@ export async function startPrimary(options: DataplaneOptions, loggers: Dataplane
     admin.close();
     throw err;
   }
-  access.info({ trafficPort, httpsPort, adminPort, workers: options.workers }, 'listening');
+  // Written at once: parents wait for it. (The primary serves no traffic, so it writes no access lines.)
+  announce.info({ trafficPort, httpsPort, adminPort, workers: options.workers }, 'listening');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {

@@ -93,7 +93,8 @@ export async function startWorker(options: DataplaneOptions, loggers: DataplaneL
   const host = options.trafficHost;
   const dataplane = await startDataplane({
     ...options,
-    loggers: { log, access },
+    // --access-log reaches each worker on its own command line (node:cluster forks with the primary's argv).
+    loggers: { ...loggers, log, access },
     defaultCertificate,
     worker: {
       async beforeListen(parts) {

@@ -25,7 +25,12 @@ beforeAll(async () => {
   if (install.status !== 0) {
     throw new Error(`scripts/test-tools/ensure-debs.sh failed (exit ${install.status}); the bench needs nginx, haproxy, caddy, wrk and h2load:\n${install.stderr}${install.stdout}`);
   }
-  const child = spawn(process.execPath, [path.join(ROOT, 'bench/run.ts'), '--smoke', '--out', outFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A Node flag for the dataplanes (PYSERVE_BENCH_NODE_FLAGS): one put in the wrong place would stop them starting.
+  const child = spawn(process.execPath, [path.join(ROOT, 'bench/run.ts'), '--smoke', '--out', outFile], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PYSERVE_BENCH_NODE_FLAGS: NODE_FLAGS },
+  });
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   child.stdout.resume();
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
@@ -35,6 +40,7 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+const NODE_FLAGS = '--max-semi-space-size=4';
 const SERVERS = ['pyserve', 'nginx', 'haproxy', 'caddy'];
 const SCENARIOS = ['proxy-13B', 'proxy-16KiB', 'direct', 'not-found'];
 const latency = { p50: expect.any(Number), p99: expect.any(Number), p999: expect.any(Number), max: expect.any(Number) };
@@ -46,6 +52,17 @@ describe('npm run bench -- --smoke', () => {
     for (const tool of ['Node', 'nginx', 'HAProxy', 'Caddy', 'wrk', 'h2load']) {
       expect(result.meta.versions[tool], tool).toMatch(/\d/);
     }
+    expect(result.meta.settings.dataplaneNodeFlags).toEqual([NODE_FLAGS]);
+  });
+
+  it('compares like for like: PyServe\'s access log off, as the peers\', and one row with it on', () => {
+    const pyserve = result.http.filter((r) => r.kind === 'pyserve' && r.workers === 1 && r.available);
+    const off = pyserve.filter((r) => r.server === 'PyServe (1 worker)');
+    const on = pyserve.filter((r) => r.server === 'PyServe (1 worker, access log on)');
+    expect(off.map((r) => [r.scenario, r.accessLog])).toEqual(SCENARIOS.map((s) => [s, false]));
+    expect(on.map((r) => [r.scenario, r.accessLog])).toEqual(SCENARIOS.map((s) => [s, true]));
+    for (const r of on) if (r.available) expect(r.vsNginx, r.scenario).toEqual({ throughput: expect.any(Number), p99: expect.any(Number) });
+    expect(result.meta.notes.join('\n')).toMatch(/--access-log off/);
   });
 
   it('runs every server through every HTTP/1.1 scenario', () => {

@@ -22,6 +22,7 @@ describe('parseOptions', () => {
       drainTimeoutMs: 15_000,
       maxSnapshotBytes: 64 * 1024 * 1024,
       logLevel: 'info',
+      accessLog: true,
       limits: {
         maxHeaderBytes: 32 * 1024,
         maxUriBytes: 8 * 1024,
@@ -64,6 +65,29 @@ describe('parseOptions', () => {
     expect(parseOptions([...t, '--workers', 'auto'], {})!.workers).toBe(autoWorkers());
     expect(autoWorkers()).toBeGreaterThanOrEqual(1);
     for (const bad of ['0', '-1', '1.5', 'many']) expect(() => parseOptions([...t, '--workers', bad], {})).toThrow(OptionsError);
+  });
+
+  it('turns the access log on or off, from --access-log or PYSERVE_ACCESS_LOG', () => {
+    const t = ['--admin-token', 'x'];
+    expect(parseOptions([...t, '--access-log', 'off'], {})!.accessLog).toBe(false);
+    expect(parseOptions([...t, '--access-log=on'], {})!.accessLog).toBe(true);
+    expect(parseOptions(t, { PYSERVE_ACCESS_LOG: 'off' })!.accessLog).toBe(false);
+    expect(parseOptions(t, { PYSERVE_ACCESS_LOG: 'false' })!.accessLog).toBe(false);
+    expect(parseOptions([...t, '--access-log', 'on'], { PYSERVE_ACCESS_LOG: 'off' })!.accessLog).toBe(true);
+    expect(parseOptions(t, { PYSERVE_ACCESS_LOG: '' })!.accessLog).toBe(true);
+    for (const bad of ['no', 'OFF ', '0']) expect(() => parseOptions([...t, '--access-log', bad], {})).toThrow(/--access-log/);
+    // It takes a value: a bare --access-log is a usage error, not "on".
+    expect(() => parseOptions([...t, '--access-log'], {})).toThrow(OptionsError);
+  });
+
+  it('refuses integer values that Number() would coerce', () => {
+    const t = ['--admin-token', 'x'];
+    for (const bad of ['', ' 81', '1e3', '0x10', '81.0', '+81', '-0x1']) {
+      expect(() => parseOptions([...t, '--traffic-port', bad], {}), JSON.stringify(bad)).toThrow(OptionsError);
+    }
+    expect(() => parseOptions([...t, '--traffic-port', 'abc'], {})).toThrow('--traffic-port: must be an integer from 0 to 65535, got "abc"');
+    expect(() => parseOptions(t, { PYSERVE_DRAIN_TIMEOUT_MS: '5s' })).toThrow(/--drain-timeout-ms: must be an integer from 0 to 3600000/);
+    expect(parseOptions([...t, '--traffic-port', '0081'], {})!.trafficPort).toBe(81);
   });
 
   it('caps auto workers by the cgroup CPU quota', () => {
