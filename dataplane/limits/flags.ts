@@ -2,6 +2,7 @@
 // implement: limits, timeouts, compression. Kept apart from options.ts so the
 // flag table there only spreads these in; each default is explained in
 // docs/limits.md, docs/compression.md and docs/websocket.md.
+import { intFlag } from '../int-flag.ts';
 import { z } from 'zod';
 import type { TimeoutDefaults } from '../config/compile.ts';
 import { DEFAULT_TIMEOUTS } from '../config/compile.ts';
@@ -45,27 +46,27 @@ export const TRAFFIC_FEATURE_FLAGS = {
 /** Flags among {@link TRAFFIC_FEATURE_FLAGS} that take no value. */
 export const TRAFFIC_FEATURE_BOOLEANS: ReadonlySet<string> = new Set(['compression']);
 
-const ms = (max: number, dflt: number) => z.coerce.number().int().min(0).max(max).default(dflt);
+const ms = (max: number, dflt: number) => intFlag(0, max).default(dflt);
 const list = z.string().transform((v) => v.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== ''));
 const bool = z.union([z.boolean(), z.enum(['true', '1', 'false', '0', '']).transform((v) => v === 'true' || v === '1')]);
 
 /** zod fields for the flags, to spread into the options schema. */
 export const trafficFeatureSchema = {
-  'max-header-bytes': z.coerce.number().int().min(1024).max(1024 * 1024).default(DEFAULT_LIMITS.maxHeaderBytes),
-  'max-uri-bytes': z.coerce.number().int().min(256).max(1024 * 1024).default(DEFAULT_LIMITS.maxUriBytes),
-  'max-body-bytes': z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(DEFAULT_LIMITS.maxBodyBytes),
-  'client-header-timeout-ms': z.coerce.number().int().min(1).max(3_600_000).default(DEFAULT_LIMITS.clientHeaderTimeoutMs),
+  'max-header-bytes': intFlag(1024, 1024 * 1024).default(DEFAULT_LIMITS.maxHeaderBytes),
+  'max-uri-bytes': intFlag(256, 1024 * 1024).default(DEFAULT_LIMITS.maxUriBytes),
+  'max-body-bytes': intFlag(0, Number.MAX_SAFE_INTEGER).default(DEFAULT_LIMITS.maxBodyBytes),
+  'client-header-timeout-ms': intFlag(1, 3_600_000).default(DEFAULT_LIMITS.clientHeaderTimeoutMs),
   'client-body-timeout-ms': ms(3_600_000, DEFAULT_LIMITS.clientBodyTimeoutMs),
   'client-request-timeout-ms': ms(86_400_000, DEFAULT_LIMITS.clientRequestTimeoutMs),
   // Not 0: for Node that means "never time out", the opposite of nginx's "no keep-alive".
-  'keepalive-timeout-ms': z.coerce.number().int().min(1).max(3_600_000).default(DEFAULT_LIMITS.keepAliveTimeoutMs),
-  'max-connections': z.coerce.number().int().min(0).max(10_000_000).default(DEFAULT_LIMITS.maxConnections),
-  'upstream-connect-timeout-ms': z.coerce.number().int().min(1).max(3_600_000).default(DEFAULT_TIMEOUTS.connectMs),
-  'upstream-response-timeout-ms': z.coerce.number().int().min(1).max(86_400_000).default(DEFAULT_TIMEOUTS.responseMs),
+  'keepalive-timeout-ms': intFlag(1, 3_600_000).default(DEFAULT_LIMITS.keepAliveTimeoutMs),
+  'max-connections': intFlag(0, 10_000_000).default(DEFAULT_LIMITS.maxConnections),
+  'upstream-connect-timeout-ms': intFlag(1, 3_600_000).default(DEFAULT_TIMEOUTS.connectMs),
+  'upstream-response-timeout-ms': intFlag(1, 86_400_000).default(DEFAULT_TIMEOUTS.responseMs),
   'request-timeout-ms': ms(86_400_000, DEFAULT_TIMEOUTS.requestMs),
   'websocket-idle-timeout-ms': ms(604_800_000, DEFAULT_TIMEOUTS.websocketIdleMs),
   compression: bool.default(DEFAULT_COMPRESSION.enabled),
-  'compression-min-length': z.coerce.number().int().min(0).max(2 ** 31).default(DEFAULT_COMPRESSION.minLength),
+  'compression-min-length': intFlag(0, 2 ** 31).default(DEFAULT_COMPRESSION.minLength),
   'compression-types': list.pipe(z.array(z.string().regex(/^(\*|[a-z0-9][a-z0-9!#$&^_.+-]*\/(\*|[a-z0-9][a-z0-9!#$&^_.+-]*))$/, 'a media type, "type/*" or "*"')).min(1)).optional(),
   'compression-algorithms': list.pipe(z.array(z.enum(CODINGS)).min(1)).optional(),
 };

@@ -178,7 +178,7 @@ export const ANNOTATIONS: Readonly<Record<string, AnnotationInfo>> = {
   'ssl-prefer-server-ciphers': u('cipher preferences are listener-wide in PyServe'),
   'http2-push-preload': u('HTTP/2 server push is obsolete and not implemented'),
   // Observability and WAF
-  'enable-access-log': u('PyServe always writes the access log'),
+  'enable-access-log': u('the access log is switched per dataplane (--access-log), not per Ingress'),
   'enable-rewrite-log': NGINX_ONLY,
   'enable-opentracing': TRACING,
   'opentracing-trust-incoming-span': TRACING,
