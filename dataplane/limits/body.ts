@@ -7,6 +7,7 @@ import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 import type { RequestContext } from '../server/context.ts';
 import { replyError } from '../server/local-reply.ts';
+import { closeStreamAfterResponse } from '../http2/close-early.ts';
 
 /** Why a request body was refused mid-stream. */
 export class BodyLimitError extends Error {
@@ -101,13 +102,17 @@ const LINGER_MS = 2_000;
  * still sending does not see a reset before it has read the answer.
  */
 export function replyBodyRefused(req: Readable, res: ServerResponse, ctx: RequestContext, status: number, reason: string): void {
-  // HTTP/2 ends just the stream (Node resets it once the answer is sent); the
-  // connection, shared by other streams, stays.
+  // HTTP/2 ends just the stream, reset with NO_ERROR once the answer is
+  // sent; the connection, shared by other streams, stays.
   const http1 = (req as Readable & { stream?: unknown }).stream === undefined;
   if (http1 && !res.headersSent) res.setHeader('connection', 'close');
   replyError(res, ctx, status, reason);
+  if (!http1) {
+    closeStreamAfterResponse(req, res);
+    return;
+  }
   const complete = (req as Readable & { complete?: boolean }).complete;
-  if (!http1 || complete === true) return;
+  if (complete === true) return;
   req.unpipe();
   req.resume();
   const socket = (req as Readable & { socket?: Duplex }).socket;

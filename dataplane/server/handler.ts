@@ -2,7 +2,7 @@
 // locally or proxy. Everything here is lookups on structures built at
 // snapshot time; no decision is derived from config per request.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Http2ServerResponse } from 'node:http2';
 import type { Logger } from 'pino';
 import type { ConfigStore } from '../config/store.ts';
 import type { CompiledRoute, ForwardPlan } from '../config/compile.ts';
@@ -16,6 +16,7 @@ import { clientAddressOf } from './headers.ts';
 import { replyDirect, replyError } from './local-reply.ts';
 import { requestIdFor } from './request-id.ts';
 import { isGrpcRequest } from '../http2/grpc.ts';
+import { countWrittenBytes } from '../http2/stream-bytes.ts';
 import { replyHttpsRedirect, wantsHttpsRedirect } from '../tls/policy.ts';
 import { runRequestHooks } from '../middleware/order.ts';
 import { replyBodyRefused } from '../limits/body.ts';
@@ -59,11 +60,26 @@ function countHostHeaders(raw: readonly string[]): number {
   return n;
 }
 
+/**
+ * What the access log reports as `bytesSent`. HTTP/1.1: what the connection
+ * wrote while this response was on it, headers included (one response at a
+ * time per connection, like nginx's `$bytes_sent`). HTTP/2: the body bytes
+ * of this response's own stream, since the connection carries many at once.
+ */
+function bytesCounter(req: IncomingMessage, res: ServerResponse): () => number {
+  const stream = (res as unknown as Partial<Http2ServerResponse>).stream;
+  if (stream !== undefined) return countWrittenBytes(stream);
+  // Kept here: by the time the response closes, req.socket may be detached.
+  const socket = req.socket;
+  const atStart = socket.bytesWritten;
+  return () => socket.bytesWritten - atStart;
+}
+
 /** Build the `request` listener of the traffic server. */
 export function createRequestHandler(deps: HandlerDeps, tracking: RequestTracking): (req: IncomingMessage, res: ServerResponse) => void {
   const { metrics, access } = deps;
 
-  const finish = (socket: Socket, res: ServerResponse, ctx: RequestContext, bytesAtStart: number): void => {
+  const finish = (res: ServerResponse, ctx: RequestContext, bytesSent: () => number): void => {
     tracking.finished(res);
     const status = ctx.status ?? (res.headersSent ? res.statusCode : 499);
     const seconds = (performance.now() - ctx.startedAt) / 1000;
@@ -78,7 +94,7 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
       host: ctx.host,
       path: ctx.path,
       status,
-      bytesSent: socket.bytesWritten - bytesAtStart,
+      bytesSent: bytesSent(),
       durationMs: Math.round(seconds * 1e6) / 1e3,
       requestId: ctx.requestId,
       clientAddress: ctx.clientAddress,
@@ -90,9 +106,7 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
 
   return (req, res) => {
     const startedAt = performance.now();
-    // Kept here: by the time the response closes, req.socket may be detached.
-    const socket = req.socket;
-    const bytesAtStart = socket.bytesWritten;
+    const bytesSent = bytesCounter(req, res);
     // Errors on either stream end up as a closed response, handled below.
     req.on('error', () => undefined);
     res.on('error', () => undefined);
@@ -121,7 +135,7 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
       setImmediate(() => {
         try {
           if (!res.writableFinished) ctx.error ??= 'connection closed before the response was complete';
-          finish(socket, res, ctx, bytesAtStart);
+          finish(res, ctx, bytesSent);
         } catch (err) {
           // Bookkeeping must never take the process down with it.
           deps.log.error({ err, requestId: ctx.requestId }, 'request accounting failed');

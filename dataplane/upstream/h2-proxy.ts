@@ -2,10 +2,12 @@
 // grpcs) over node:http2, from either an HTTP/1.1 or an HTTP/2 client. Both
 // bodies stream with backpressure, trailers pass through (gRPC puts its
 // status there), and a reset from either side is passed on to the other.
+// The route's middleware applies as on the HTTP/1.1 path (proxy.ts): the
+// streamed body limits on the way up, compression on the way down.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { constants } from 'node:http2';
-import { PassThrough } from 'node:stream';
-import type { Readable } from 'node:stream';
+import { PassThrough, pipeline } from 'node:stream';
+import type { Readable, Transform, Writable } from 'node:stream';
 import type { ClientHttp2Stream, Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders as H2IncomingHeaders } from 'node:http2';
 import type { CompiledRoute, ForwardPlan } from '../config/compile.ts';
 import type { RequestContext } from '../server/context.ts';
@@ -20,6 +22,8 @@ import type { H2SessionRegistry } from './h2-sessions.ts';
 import type { ForwardTarget, ProxyDeps } from './proxy.ts';
 import type { RouteTransforms } from '../transforms/index.ts';
 import type { HeaderEdits } from '../transforms/headers.ts';
+import { requestBodyFor, runResponseHooks } from '../middleware/order.ts';
+import { BodyLimitError, replyBodyRefused } from '../limits/body.ts';
 
 /** What {@link proxyHttp2} needs beyond the HTTP/1.1 proxy's dependencies. */
 export interface H2ProxyDeps extends ProxyDeps {
@@ -124,6 +128,16 @@ function responseHeaders(headers: H2IncomingHeaders, requestId: string, edits: H
   return clientResponseHeaders(fields, requestId, edits);
 }
 
+/**
+ * gRPC (and gRPC-Web) bodies are length-prefixed messages with their own
+ * per-message compression; a Content-Encoding on top breaks every gRPC
+ * client, whatever a route's compressible types say.
+ */
+function isGrpcResponse(headers: OutgoingHttpHeaders): boolean {
+  const ct = headers['content-type'];
+  return ct !== undefined && String(ct).trimStart().toLowerCase().startsWith('application/grpc');
+}
+
 function trailerFields(trailers: H2IncomingHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(trailers)) if (name.charCodeAt(0) !== 0x3a && value !== undefined) out[name] = value;
@@ -148,7 +162,14 @@ export function proxyHttp2(
   let upstream: ClientHttp2Stream;
   try {
     const session = deps.h2.get(endpoint, tls, route.timeouts.connectMs);
-    upstream = session.request(requestHeaders(req, ctx, target, endpoint, tls, route.transforms), { endStream: !hasBody });
+    // waitForTrailers: a body's END_STREAM waits until its end is asked for.
+    // Without it, close(code) on a stream with nothing left to write ends
+    // the writable side first, and that end goes out at once as END_STREAM
+    // ahead of the RST_STREAM: the upstream would take a cut body (a client
+    // that reset, a body over the limit) as complete. With it, a closed
+    // stream never sends the end, and a complete body gets it as an empty
+    // DATA frame (Node sends it when nobody listens for 'wantTrailers').
+    upstream = session.request(requestHeaders(req, ctx, target, endpoint, tls, route.transforms), { endStream: !hasBody, waitForTrailers: hasBody });
   } catch (err) {
     // A header value Node's http2 refuses, or a session that closed in between.
     deps.log.debug({ err, requestId: ctx.requestId, upstream: endpoint.key }, 'upstream HTTP/2 request refused');
@@ -156,7 +177,8 @@ export function proxyHttp2(
     return;
   }
 
-  let aborted: 'client' | 'timeout' | undefined;
+  // 'refused': the route's body limits stopped the request body (413/408).
+  let aborted: 'client' | 'timeout' | 'refused' | undefined;
   let responded = false;
   let timer: NodeJS.Timeout | undefined;
   const fail = (f: UpstreamFailure): void => {
@@ -199,15 +221,40 @@ export function proxyHttp2(
     upstream.close(clientStream?.rstCode !== undefined && clientStream.rstCode !== NGHTTP2_NO_ERROR ? clientStream.rstCode : NGHTTP2_CANCEL);
   });
 
+  /** The body broke a limit while streaming: the upstream never gets the rest, nor an end. */
+  const refuseBody = (err: BodyLimitError): void => {
+    if (aborted !== undefined) return;
+    aborted = 'refused';
+    clearTimeout(timer);
+    upstream.close(NGHTTP2_CANCEL);
+    if (!res.headersSent) {
+      replyBodyRefused(req, res, ctx, err.status, err.message);
+      return;
+    }
+    // The upstream answered before reading the whole body: too late for a status.
+    ctx.error = err.message;
+    resetClient(res, clientStream, NGHTTP2_CANCEL);
+  };
+
   if (hasBody) {
+    // Limits phase (middleware/order.ts): the body is counted as it streams
+    // and the client's silences are timed, as towards HTTP/1.1 upstreams.
+    const body = requestBodyFor(route.chain, req);
     // END_STREAM goes upstream only for a body that really ended: an HTTP/2
     // client whose connection died also looks "ended" (see the response side).
-    req.pipe(upstream, { end: false });
-    req.once('end', () => {
-      if (requestComplete(req)) upstream.end();
+    // Judged when the client's body ends; a limiter passes that end on later.
+    let complete = false;
+    req.once('end', () => (complete = requestComplete(req)));
+    body.pipe(upstream, { end: false });
+    body.once('end', () => {
+      if (complete) upstream.end();
       else upstream.close(NGHTTP2_CANCEL);
     });
-    req.once('error', () => upstream.close(NGHTTP2_CANCEL));
+    // A limiter forwards the client's own errors, so this sees both kinds.
+    body.once('error', (err) => {
+      if (err instanceof BodyLimitError) refuseBody(err);
+      else upstream.close(NGHTTP2_CANCEL);
+    });
   }
 
   upstream.on('response', (headers, flags) => {
@@ -220,6 +267,7 @@ export function proxyHttp2(
     const status = Number(headers[':status']);
     const out = responseHeaders(headers, ctx.requestId, route.transforms.responseHeaders);
     const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+    let transforms: Transform[] | null = null;
     try {
       if (endStream && clientStream !== undefined && out['grpc-status'] !== undefined) {
         // gRPC Trailers-Only: keep it one header block that ends the stream, which
@@ -228,8 +276,12 @@ export function proxyHttp2(
         clientStream.respond({ ':status': status, ...out }, { endStream: true });
         return;
       }
+      // Response phase (compression): may edit the headers and add body
+      // transforms. A head that ends the stream has no body to encode.
+      if (!endStream && !ctx.grpc && !isGrpcResponse(out)) transforms = runResponseHooks(route.chain, req, { status, headers: out });
       res.writeHead(status, out);
     } catch (err) {
+      for (const t of transforms ?? []) t.destroy();
       upstream.close(NGHTTP2_CANCEL);
       deps.log.debug({ err, requestId: ctx.requestId, upstream: endpoint.key }, 'invalid upstream response head');
       fail({ status: 502, kind: 'bad_response', reason: 'bad upstream response (INVALID_RESPONSE_HEAD)' });
@@ -239,12 +291,19 @@ export function proxyHttp2(
       res.end();
       return;
     }
+    let sink: Writable = res;
+    if (transforms !== null) {
+      sink = transforms[0]!;
+      // A failure here destroys the response, which the access log reports as
+      // incomplete; a broken upstream resets the client itself (below).
+      pipeline([...transforms, res] as [Transform, ...Transform[], ServerResponse], () => undefined);
+    }
     // Not `pipe`'s own end: when an upstream connection dies, Node ends the
     // readable side of its streams as if the body were complete (with a reset
     // code set), which would hand the client a silently truncated body.
-    upstream.pipe(res, { end: false });
+    upstream.pipe(sink, { end: false });
     upstream.once('end', () => {
-      if ((upstream.rstCode ?? NGHTTP2_NO_ERROR) === NGHTTP2_NO_ERROR) res.end();
+      if ((upstream.rstCode ?? NGHTTP2_NO_ERROR) === NGHTTP2_NO_ERROR) sink.end();
     });
   });
   upstream.on('trailers', (trailers) => {

@@ -320,6 +320,17 @@ describe('helm lint and template', () => {
     expect(r.stdout).toContain('0 chart(s) failed');
   });
 
+  it('workers: a number needs no CPU limit; auto follows the default CPU limit of 2', async () => {
+    const args = async (values: Values): Promise<string[]> => {
+      const { objects } = await render(values);
+      return dataplaneOf(objects).spec!.template.spec!.containers[0]!.args ?? [];
+    };
+    const fixed = await args({ dataplane: { workers: 3, resources: { limits: { cpu: null } } } });
+    expect(fixed).toContain('--workers=3');
+    // auto is the dataplane's own default, so no flag: it reads the cgroup's CPU limit.
+    expect((await args({})).filter((a) => a.startsWith('--workers'))).toEqual([]);
+  });
+
   it('renders NOTES.txt with how to reach the release', async () => {
     const r = await exec(tools.helm, [
       'install', RELEASE, CHART, '--namespace', NAMESPACE, '--dry-run=client', '-f', valuesFile({ dataplane: { service: { type: 'NodePort' } } }),
@@ -338,6 +349,8 @@ describe('helm lint and template', () => {
     [{ dataplane: { service: { type: 'ExternalName' } } }, "at '/dataplane/service/type': value must be one of"],
     [{ controller: { defaultBackend: 'just-a-name' } }, 'defaultBackend'],
     [{ metrics: { serviceMonitor: { enabled: true } }, controller: { metricsService: { enabled: false } } }, 'needs controller.metricsService.enabled'],
+    // null deletes the chart's default, as `--set dataplane.resources.limits.cpu=null` does.
+    [{ dataplane: { resources: { limits: { cpu: null } } } }, 'dataplane.workers=auto needs dataplane.resources.limits.cpu'],
   ])('refuses %j', async (values, message) => {
     const r = await helmTemplate(values);
     expect(r.code).not.toBe(0);

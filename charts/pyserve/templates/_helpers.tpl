@@ -157,4 +157,7 @@ component's selector, which is what it almost always means.
 {{- if and (not .Values.serviceAccount.create) (or (not .Values.serviceAccount.controller.name) (not .Values.serviceAccount.dataplane.name)) }}
 {{- fail "serviceAccount.create=false needs serviceAccount.controller.name and serviceAccount.dataplane.name" }}
 {{- end }}
+{{- if and (eq (toString .Values.dataplane.workers) "auto") (not (dig "limits" "cpu" "" (.Values.dataplane.resources | default dict))) }}
+{{- fail "dataplane.workers=auto needs dataplane.resources.limits.cpu: auto starts one worker per CPU of that limit, and without one, one per CPU of the node (about 150 MiB each), which can exceed the memory limit. Set a CPU limit, or workers to a number" }}
+{{- end }}
 {{- end }}
