@@ -10,7 +10,10 @@
  *   node bench/compare.ts on=dataplane/main.ts off=dataplane/main.ts --args 'off=--access-log off'
  *   node bench/compare.ts base=dataplane/main.ts semi2=dataplane/main.ts --node-flags 'semi2=--max-semi-space-size=2'
  *
- * PYSERVE_BENCH_NODE_FLAGS applies to every variant. `--stdout pipe` sends the
+ * Without variants, or for a variant given as `NAME=` with no path, it
+ * measures the compiled build of the current tree. The
+ * chart's Node flags (`dataplane.nodeFlags`) and PYSERVE_BENCH_NODE_FLAGS
+ * apply to every variant; `--node-flags` come after them, so they win. `--stdout pipe` sends the
  * dataplane's stdout through a pipe that this process drains on the load CPU,
  * as a container runtime reads a pod's (default: /dev/null, where a write(2)
  * costs next to nothing).
@@ -23,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { applySnapshot } from '../test/helpers/snapshots.ts';
 import { freePorts, Sampler, startProc, waitForPort } from './lib/proc.ts';
 import { runWrk } from './lib/wrk.ts';
-import { benchNodeFlags, DATAPLANE_MAIN, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
+import { benchNodeFlags, dataplaneMain, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
 import type { BenchEnv } from './peers/index.ts';
 
 const { values, positionals } = parseArgs({
@@ -48,9 +51,11 @@ const perVariant = (list: string[]): Map<string, string[]> => new Map(list.map((
 }));
 const extraArgs = perVariant(values.args);
 const extraNodeFlags = perVariant(values['node-flags']);
-const variants = (positionals.length > 0 ? positionals : [`current=${DATAPLANE_MAIN}`]).map((p) => {
+const variants = (positionals.length > 0 ? positionals : [`current=${dataplaneMain()}`]).map((p) => {
   const i = p.indexOf('=');
-  const v = i > 0 ? { name: p.slice(0, i), main: path.resolve(p.slice(i + 1)) } : { name: p, main: path.resolve(p) };
+  // `NAME=` alone: the compiled build of the current tree.
+  const file = i > 0 ? p.slice(i + 1) : p;
+  const v = { name: i > 0 ? p.slice(0, i) : p, main: file === '' ? dataplaneMain() : path.resolve(file) };
   return { ...v, args: extraArgs.get(v.name) ?? [], nodeFlags: [...benchNodeFlags(), ...(extraNodeFlags.get(v.name) ?? [])] };
 });
 for (const name of [...extraArgs.keys(), ...extraNodeFlags.keys()]) {

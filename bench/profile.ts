@@ -1,15 +1,16 @@
 /**
  * Profile the dataplane under load: `node bench/profile.ts [--path /small]
  * [--seconds 10] [--connections 64] [--heap] [--out DIR] [--dataplane FILE]
- * [--args='--access-log off']`. PYSERVE_BENCH_NODE_FLAGS adds Node flags.
+ * [--args='--access-log off']`. The dataplane runs compiled and with the
+ * chart's Node flags, as in `npm run bench`; PYSERVE_BENCH_NODE_FLAGS adds more.
  *
  * Starts the bench backend and the dataplane (pinned as in the bench) with
  * `--cpu-prof`, drives it with wrk, stops it gracefully so the profile is
  * written, and prints the top frames by self time and the time per source
  * file / package. With --heap, it also writes a heap snapshot at the end of
  * the load (SIGUSR2) and prints the largest constructors by retained count.
- * `--dataplane` profiles another copy of dataplane/main.ts (a scratch tree
- * with a candidate fix) under the same conditions.
+ * `--dataplane` profiles another entry point (dataplane/main.ts to profile
+ * the sources, or a scratch tree with a candidate fix) under the same conditions.
  */
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePorts, sleep, startProc, waitForPort, Sampler } from './lib/proc.ts';
 import { runWrk } from './lib/wrk.ts';
-import { benchNodeFlags, DATAPLANE_MAIN, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
+import { benchNodeFlags, dataplaneMain, SOURCE_DATAPLANE_MAIN, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
 import type { BenchEnv } from './peers/index.ts';
 import { applySnapshot } from '../test/helpers/snapshots.ts';
 
@@ -28,7 +29,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '64' },
     heap: { type: 'boolean', default: false },
     out: { type: 'string' },
-    dataplane: { type: 'string', default: DATAPLANE_MAIN },
+    dataplane: { type: 'string' },
     top: { type: 'string', default: '30' },
     args: { type: 'string', default: '' },
   },
@@ -59,7 +60,7 @@ const trafficPort = ports[2]!;
 const adminPort = ports[3]!;
 const nodeFlags = [...benchNodeFlags(), '--cpu-prof', `--cpu-prof-dir=${dir}`, ...(values.heap ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] : [])];
 const proc = startProc('pyserve', process.execPath, [
-  ...nodeFlags, values.dataplane,
+  ...nodeFlags, values.dataplane ?? dataplaneMain(),
   '--host', '127.0.0.1', '--traffic-port', String(trafficPort),
   '--admin-host', '127.0.0.1', '--admin-port', String(adminPort), '--log-level', 'warn',
   ...values.args.split(/\s+/).filter((a) => a !== ''),
@@ -97,7 +98,7 @@ function where(cf: ProfileNode['callFrame']): string {
   const nm = u.lastIndexOf('node_modules/');
   if (nm >= 0) return u.slice(nm + 13).split('/').slice(0, u.slice(nm + 13).startsWith('@') ? 2 : 1).join('/');
   if (u.startsWith('node:')) return u;
-  const repo = path.dirname(DATAPLANE_MAIN).replace(/dataplane$/, '');
+  const repo = path.dirname(SOURCE_DATAPLANE_MAIN).replace(/dataplane$/, '');
   return u.startsWith(repo) ? u.slice(repo.length) : u;
 }
 

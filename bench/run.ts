@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePorts, versionOf } from './lib/proc.ts';
 import type { BenchResult, ChangeUnderLoad, Propagation } from './lib/types.ts';
-import { benchNodeFlags, makeCertificate, pyserveFeatures, startBackends, which } from './peers/index.ts';
+import { benchNodeFlags, dataplaneMain, makeCertificate, pyserveFeatures, SOURCE_DATAPLANE_MAIN, startBackends, which } from './peers/index.ts';
 import type { BenchEnv } from './peers/index.ts';
 import { runPeers } from './scenarios/http.ts';
 import type { ServerSpec } from './scenarios/http.ts';
@@ -133,7 +133,8 @@ notes.push(features.accessLog
   ? 'Access logs are off on every server in the comparison rows (nginx `access_log off`, HAProxy and Caddy configure none, PyServe `--access-log off`); the "access log on" row shows what PyServe\'s JSON access log costs (written to /dev/null).'
   : 'Peers log nothing per request; this PyServe cannot turn its JSON access log off (no --access-log flag), so it writes it (to /dev/null), which is part of its cost.');
 const dataplaneNodeFlags = benchNodeFlags();
-if (dataplaneNodeFlags.length > 0) notes.push(`The dataplanes ran with the Node flags \`${dataplaneNodeFlags.join(' ')}\` (PYSERVE_BENCH_NODE_FLAGS).`);
+const sources = dataplaneMain() === SOURCE_DATAPLANE_MAIN;
+notes.push(`PyServe ran ${sources ? 'from its TypeScript sources (PYSERVE_BENCH_SOURCES=1)' : 'compiled (tsconfig.build.json), as the image runs it'}, with the Node flags ${dataplaneNodeFlags.length > 0 ? `\`${dataplaneNodeFlags.join(' ')}\`` : 'of none'} (the chart's \`dataplane.nodeFlags\`${process.env.PYSERVE_BENCH_NODE_FLAGS ? ', then PYSERVE_BENCH_NODE_FLAGS' : ''}).`);
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'pyserve-bench-'));
 const ports = await freePorts(5);
@@ -155,7 +156,7 @@ const result: BenchResult = {
       loadAvgAfter: '',
     },
     versions: versions(),
-    settings: { serverCpus, loadCpus, connections, durationS, warmupS, workersN, ...(dataplaneNodeFlags.length > 0 && { dataplaneNodeFlags }) },
+    settings: { serverCpus, loadCpus, connections, durationS, warmupS, workersN, dataplaneNodeFlags, dataplaneBuild: sources ? 'sources' : 'compiled' },
     notes,
   },
   http: [],

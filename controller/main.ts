@@ -4,10 +4,10 @@
  *   controller  the in-cluster controller
  */
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { runLocal } from './local/run-local.ts';
+import { packageRoot } from './package-root.ts';
 import { DEMO_BACKENDS } from './local/demo-backends.ts';
 import { CONTROLLER_USAGE, UsageError, controllerCommand } from './controller-cli.ts';
 
@@ -24,7 +24,7 @@ commands:
             --log-level <level>     pino level (default info)
 ${CONTROLLER_USAGE}`;
 
-const DEMO_DIR = fileURLToPath(new URL('../examples/demo/', import.meta.url));
+const DEMO_DIR = join(packageRoot(), 'examples', 'demo');
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

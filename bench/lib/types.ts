@@ -154,8 +154,10 @@ export interface BenchResult {
       durationS: number;
       warmupS: number;
       workersN: number;
-      /** Extra Node flags the dataplanes ran with (PYSERVE_BENCH_NODE_FLAGS). */
+      /** Node flags of every dataplane: the chart's, then PYSERVE_BENCH_NODE_FLAGS. */
       dataplaneNodeFlags?: string[];
+      /** `compiled` (tsconfig.build.json, as the image runs it) or `sources` (type stripping). */
+      dataplaneBuild?: 'compiled' | 'sources';
     };
     notes: string[];
   };

@@ -5,7 +5,8 @@
  * the same backend.
  */
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, writeFileSync, readFileSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, writeFileSync, readFileSync, mkdirSync, rmSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applySnapshot, direct, exact, forward, prefix, snapshot, vhost } from '../../test/helpers/snapshots.ts';
@@ -15,7 +16,29 @@ import type { Proc } from '../lib/proc.ts';
 import { caddyConfig, haproxyConfig, LARGE_BYTES, nginxBackendConfig, nginxPeerConfig, SMALL_BODY } from './configs.ts';
 import type { PeerLayout } from './configs.ts';
 
-export const DATAPLANE_MAIN = fileURLToPath(new URL('../../dataplane/main.ts', import.meta.url));
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+/** The dataplane's sources, which `node` runs through type stripping. */
+export const SOURCE_DATAPLANE_MAIN = path.join(REPO, 'dataplane', 'main.ts');
+// Per run, so two runs never rebuild under each other; removed on exit.
+const BUILD_DIR = path.join(REPO, '.cache', `bench-build-${process.pid}`);
+
+let builtMain: string | undefined;
+
+/**
+ * The dataplane the bench runs: compiled from the current sources
+ * (tsconfig.build.json, as the image does) into .cache/bench-build-<pid> on
+ * first use, so the numbers are those of what a pod runs. PYSERVE_BENCH_SOURCES=1
+ * runs the TypeScript sources instead.
+ */
+export function dataplaneMain(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.PYSERVE_BENCH_SOURCES === '1') return SOURCE_DATAPLANE_MAIN;
+  if (builtMain === undefined) {
+    process.once('exit', () => rmSync(BUILD_DIR, { recursive: true, force: true }));
+    execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(REPO, 'tsconfig.build.json'), '--outDir', BUILD_DIR], { cwd: REPO, stdio: 'inherit' });
+    builtMain = path.join(BUILD_DIR, 'dataplane', 'main.js');
+  }
+  return builtMain;
+}
 const WS_ECHO = fileURLToPath(new URL('./ws-echo.ts', import.meta.url));
 
 export type PeerKind = 'pyserve' | 'nginx' | 'haproxy' | 'caddy';
@@ -156,7 +179,7 @@ let featuresCache: PyServeFeatures | undefined;
 
 export async function pyserveFeatures(): Promise<PyServeFeatures> {
   if (featuresCache) return featuresCache;
-  const { stdout, stderr } = await runCapture(process.execPath, [DATAPLANE_MAIN, '--help'], { timeoutMs: 20_000 });
+  const { stdout, stderr } = await runCapture(process.execPath, [dataplaneMain(), '--help'], { timeoutMs: 20_000 });
   const usage = stdout + stderr;
   featuresCache = { workers: /--workers\b/.test(usage), https: /--https-port\b/.test(usage), accessLog: /--access-log\b/.test(usage), usage };
   return featuresCache;
@@ -200,14 +223,20 @@ async function startPyServe(env: BenchEnv, layout: PeerLayout, opts: PeerOptions
   };
 }
 
+/** The Node flags the Helm chart starts a dataplane with (`dataplane.nodeFlags`). */
+export function chartNodeFlags(): string[] {
+  const values = parseYaml(readFileSync(path.join(REPO, 'charts', 'pyserve', 'values.yaml'), 'utf8')) as { dataplane?: { nodeFlags?: string[] } };
+  return values.dataplane?.nodeFlags ?? [];
+}
+
 /**
- * Extra Node flags for every dataplane the bench starts, from
- * `PYSERVE_BENCH_NODE_FLAGS` (whitespace-separated), e.g.
- * `PYSERVE_BENCH_NODE_FLAGS='--max-semi-space-size=2' npm run bench`.
+ * Node flags for every dataplane the bench starts: the chart's, then
+ * `PYSERVE_BENCH_NODE_FLAGS` (whitespace-separated; a later V8 flag wins), e.g.
+ * `PYSERVE_BENCH_NODE_FLAGS='--max-semi-space-size=16' npm run bench`.
  * node:cluster workers inherit them (they are the primary's execArgv).
  */
 export function benchNodeFlags(env: NodeJS.ProcessEnv = process.env): string[] {
-  return (env.PYSERVE_BENCH_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
+  return [...chartNodeFlags(), ...(env.PYSERVE_BENCH_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '')];
 }
 
 /**
@@ -224,7 +253,7 @@ export async function startPyServeProcess(cpus: string, trafficPort: number, adm
   return startProc('pyserve', process.execPath, [
     ...benchNodeFlags(),
     ...nodeFlags,
-    DATAPLANE_MAIN,
+    dataplaneMain(),
     '--host', '127.0.0.1', '--traffic-port', String(trafficPort),
     '--admin-host', '127.0.0.1', '--admin-port', String(adminPort),
     '--log-level', 'warn',

@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { OWN_EXTENSION } from '../package-root.ts';
 
 /** A running dataplane child. */
 export interface DataplaneProcess {
@@ -32,7 +33,8 @@ export interface DataplaneProcessOptions {
   adminPort?: number;
 }
 
-const DATAPLANE_MAIN = fileURLToPath(new URL('../../dataplane/main.ts', import.meta.url));
+// The dataplane of the same build: sources with sources, compiled with compiled.
+const DATAPLANE_MAIN = fileURLToPath(new URL(`../../dataplane/main${OWN_EXTENSION}`, import.meta.url));
 
 /** Start the dataplane and resolve once it announced its ports. */
 export function startDataplaneProcess(opts: DataplaneProcessOptions): Promise<DataplaneProcess> {

@@ -50,13 +50,18 @@ export interface SpawnOptions {
   token?: string | null;
   /** How long to wait for the listening line. */
   startTimeoutMs?: number;
+  /** Entry point to run instead of the sources' (a compiled build's). */
+  main?: string;
+  /** Node.js flags, before the entry point. */
+  nodeFlags?: string[];
 }
 
 /** Start a dataplane on 127.0.0.1 with ports 0 and wait until it listens. */
 export function spawnDataplane(opts: SpawnOptions = {}): Promise<DataplaneChild> {
   const token = opts.token === null ? undefined : (opts.token ?? 't');
   const args = [
-    DATAPLANE_MAIN,
+    ...(opts.nodeFlags ?? []),
+    opts.main ?? DATAPLANE_MAIN,
     '--host', '127.0.0.1',
     '--traffic-port', '0',
     '--admin-host', '127.0.0.1',

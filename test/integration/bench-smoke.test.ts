@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchResult } from '../../bench/lib/types.ts';
+import { chartNodeFlags } from '../../bench/peers/index.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const dir = mkdtempSync(path.join(os.tmpdir(), 'pyserve-bench-smoke-'));
@@ -52,7 +53,9 @@ describe('npm run bench -- --smoke', () => {
     for (const tool of ['Node', 'nginx', 'HAProxy', 'Caddy', 'wrk', 'h2load']) {
       expect(result.meta.versions[tool], tool).toMatch(/\d/);
     }
-    expect(result.meta.settings.dataplaneNodeFlags).toEqual([NODE_FLAGS]);
+    // The chart's flags first, then the environment's, which win.
+    expect(result.meta.settings.dataplaneNodeFlags).toEqual([...chartNodeFlags(), NODE_FLAGS]);
+    expect(result.meta.settings.dataplaneBuild).toBe('compiled');
   });
 
   it('compares like for like: PyServe\'s access log off, as the peers\', and one row with it on', () => {

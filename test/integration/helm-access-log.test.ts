@@ -30,8 +30,10 @@ function dataplaneArgs(...set: string[]): string[] {
   const r = template(...set);
   expect(r.code, r.stderr).toBe(0);
   const deployments = parseAllDocuments(r.stdout).map((d) => d.toJS() as V1Deployment | null).filter((o) => o?.kind === 'Deployment');
-  const dataplane = deployments.find((d) => d!.spec!.template.spec!.containers[0]!.args?.[0] === 'dataplane/main.ts');
-  return dataplane!.spec!.template.spec!.containers[0]!.args!;
+  const dataplane = deployments.find((d) => d!.spec!.template.spec!.containers[0]!.args?.includes('dist/dataplane/main.js'));
+  const args = dataplane!.spec!.template.spec!.containers[0]!.args!;
+  // From the program on: Node's own flags (dataplane.nodeFlags) come before it.
+  return args.slice(args.indexOf('dist/dataplane/main.js'));
 }
 
 describe('dataplane.accessLog', () => {

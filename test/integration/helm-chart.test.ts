@@ -524,7 +524,7 @@ describe('rendered manifests (default values)', () => {
     const controller = containerOf(controllerOf(objects));
     expect(controller.command).toBeUndefined(); // the image's entrypoint is node
     expect(controller.args).toEqual([
-      'controller/main.ts',
+      'dist/controller/main.js',
       'controller',
       '--controller-name=pyserve.io/ingress-controller',
       '--ingress-class=pyserve',
@@ -542,7 +542,9 @@ describe('rendered manifests (default values)', () => {
     expect(controller.livenessProbe!.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
     expect(controller.env!.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath])).toEqual([['POD_NAME', 'metadata.name'], ['POD_NAMESPACE', 'metadata.namespace']]);
     expect(containerOf(dataplaneOf(objects)).args).toEqual([
-      'dataplane/main.ts',
+      // Node's flags before the program, from dataplane.nodeFlags.
+      '--max-semi-space-size=2',
+      'dist/dataplane/main.js',
       '--traffic-port=8080',
       '--admin-port=9901',
       `--admin-token-file=${TOKEN_DIR}/token`,
