@@ -86,6 +86,8 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
     const route = ctx.route ?? NO_ROUTE;
     metrics.requests.inc({ route, code: status });
     metrics.requestDuration.observe({ route }, seconds);
+    // With --access-log off, not even the line's object is built.
+    if (!access.isLevelEnabled('info')) return;
     access.info({
       route: ctx.route ?? null,
       cluster: ctx.cluster ?? null,
