@@ -2,7 +2,8 @@
 // size limit counts bytes as they pass (chunked bodies have no length up
 // front), and the idle timeout measures the client's silence only.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import type { Duplex, Readable } from 'node:stream';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 import type { RequestContext } from '../server/context.ts';
@@ -105,19 +106,45 @@ export function replyBodyRefused(req: Readable, res: ServerResponse, ctx: Reques
   // HTTP/2 ends just the stream, reset with NO_ERROR once the answer is
   // sent; the connection, shared by other streams, stays.
   const http1 = (req as Readable & { stream?: unknown }).stream === undefined;
-  if (http1 && !res.headersSent) res.setHeader('connection', 'close');
-  replyError(res, ctx, status, reason);
   if (!http1) {
+    replyError(res, ctx, status, reason);
     closeStreamAfterResponse(req, res);
     return;
   }
+  if (!res.headersSent) res.setHeader('connection', 'close');
   const complete = (req as Readable & { complete?: boolean }).complete;
-  if (complete === true) return;
+  const socket = (req as Readable & { socket?: Socket | null }).socket;
+  // Before the answer goes out: Node closes the socket as soon as it is sent.
+  if (complete !== true && socket) lingerAfterResponse(req, socket);
+  replyError(res, ctx, status, reason);
+}
+
+/**
+ * Lingering close. Node's HTTP server destroys a `Connection: close` socket
+ * once the response is written (`destroySoon`), with the unread rest of the
+ * body still arriving: the kernel answers that with a reset, and a client
+ * still uploading gets EPIPE or ECONNRESET, often before it read the 413.
+ * Instead: send FIN after the response, read and drop the rest of the body,
+ * and close when it ends, when the client closes, or after LINGER_MS.
+ */
+function lingerAfterResponse(req: Readable, socket: Socket): void {
   req.unpipe();
   req.resume();
-  const socket = (req as Readable & { socket?: Duplex }).socket;
-  const cut = setTimeout(() => socket?.destroy(), LINGER_MS);
+  const close = (): void => {
+    clearTimeout(cut);
+    socket.destroy();
+  };
+  const cut = setTimeout(close, LINGER_MS);
   cut.unref();
-  req.once('end', () => clearTimeout(cut));
-  socket?.once('close', () => clearTimeout(cut));
+  // The HTTP server's sockets are half-open capable, so end() only sends FIN.
+  (socket as Socket & { destroySoon?: () => void }).destroySoon = () => {
+    socket.end();
+    // Nothing is left unread once the body ended: closing now resets nothing.
+    if (req.readableEnded) close();
+  };
+  req.once('end', () => {
+    if (socket.writableEnded) close();
+  });
+  socket.once('end', close);
+  socket.once('close', () => clearTimeout(cut));
 }

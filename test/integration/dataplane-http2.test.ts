@@ -396,8 +396,8 @@ describe('route middleware towards HTTP/2 upstreams', () => {
     const h2 = await h2request(session(false), '/limited/h2', { method: 'POST', body: Buffer.alloc(4 * LIMIT, 'b'), headers: { 'x-request-id': 'limit-h2' } });
     expect(h2.status).toBe(413);
     expect(h2.body.toString()).toContain(`request body exceeds ${LIMIT} bytes`);
-    // One chunk that crosses the limit, written at once, then silence: a client
-    // still writing when the server closes gets EPIPE instead of its answer.
+    // One chunk that crosses the limit, written at once, then silence (lingering
+    // close with a client still uploading: dataplane-limits.test.ts).
     const chunk = LIMIT + 1024;
     const h1res = await rawExchange(dp.trafficPort, 'POST /limited/h1 HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\nX-Request-ID: limit-h1\r\n\r\n' +
       `${chunk.toString(16)}\r\n${'c'.repeat(chunk)}\r\n`);

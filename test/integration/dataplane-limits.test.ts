@@ -143,6 +143,38 @@ describe('sizes', () => {
     expect(line.error).toBe('request body exceeds 1000 bytes');
   });
 
+  it('a client still uploading after its 413 is not reset: the dataplane reads and drops the rest (lingering close), then closes cleanly', async () => {
+    const socket = connect(dp.trafficPort, '127.0.0.1');
+    await once(socket, 'connect');
+    let response = '';
+    socket.setEncoding('utf8').on('data', (d: string) => (response += d));
+    let failure: string | undefined;
+    socket.on('error', (err: NodeJS.ErrnoException) => (failure ??= err.code ?? String(err)));
+    const ended = once(socket, 'end').then(() => 'end');
+    socket.write('POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const chunk = `${(16 * 1024).toString(16)}\r\n${'u'.repeat(16 * 1024)}\r\n`;
+    const writeFor = async (ms: number, until: () => boolean = () => false): Promise<void> => {
+      const stopAt = Date.now() + ms;
+      while (failure === undefined && Date.now() < stopAt && !until()) {
+        if (!socket.write(chunk)) await Promise.race([once(socket, 'drain'), new Promise((r) => setTimeout(r, 50))]);
+        else await new Promise((r) => setImmediate(r));
+      }
+    };
+    // Past the 1000-byte limit until the whole answer is in...
+    await writeFor(5_000, () => response.includes('request body exceeds'));
+    expect(statusOf(response)).toBe(413);
+    expect(response).toContain('request body exceeds 1000 bytes');
+    // ...and on for a while after it, as an uploader that has not looked yet does.
+    // A server that closed at once answers these writes with a reset.
+    await writeFor(300);
+    expect(failure).toBeUndefined();
+    // The body ends; the server closes its side without a reset.
+    socket.write('0\r\n\r\n');
+    expect(await Promise.race([ended, new Promise((r) => setTimeout(() => r(`no close; error ${failure}`), 3_000))])).toBe('end');
+    expect(failure).toBeUndefined();
+    socket.destroy();
+  });
+
   it('per-route limits: 0 lifts it, a smaller one tightens it', async () => {
     const big = await request(`${dp.trafficUrl}/big`, { method: 'POST', body: 'd'.repeat(50_000) });
     expect(big.statusCode).toBe(200);
