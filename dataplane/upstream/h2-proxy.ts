@@ -22,11 +22,18 @@ import type { H2SessionRegistry } from './h2-sessions.ts';
 import type { ForwardTarget, ProxyDeps } from './proxy.ts';
 import type { RouteTransforms } from '../transforms/index.ts';
 import type { HeaderEdits } from '../transforms/headers.ts';
+import type { Outcome } from './health-state.ts';
+import { errorCondition } from './retry.ts';
 import { requestBodyFor, runResponseHooks } from '../middleware/order.ts';
 import { BodyLimitError, replyBodyRefused } from '../limits/body.ts';
 
 /** What {@link proxyHttp2} needs beyond the HTTP/1.1 proxy's dependencies. */
 export interface H2ProxyDeps extends ProxyDeps {
+  /**
+   * Outlier detection's view of this exchange: the upstream's status class
+   * once its head arrives, or a connect failure / reset before any head.
+   */
+  readonly onOutcome?: (outcome: Outcome) => void;
   readonly h2: H2SessionRegistry;
 }
 
@@ -80,6 +87,14 @@ function rootCause(err: unknown): unknown {
     e = cause;
   }
   return e;
+}
+
+/** Whether an upstream stream error means the endpoint's connection failed (connect, timeout of it, reset). */
+function connectionFailure(err: unknown): boolean {
+  const root = rootCause(err);
+  if ((root as { code?: unknown } | null)?.code === H2_CONNECT_TIMEOUT) return true;
+  const condition = errorCondition(root);
+  return condition === 'connect-failure' || condition === 'reset';
 }
 
 function classify(err: unknown): UpstreamFailure {
@@ -259,6 +274,9 @@ export function proxyHttp2(
 
   upstream.on('response', (headers, flags) => {
     responded = true;
+    // gRPC errors travel in grpc-status with HTTP 200, as Envoy's default
+    // outlier detection also sees them: only the HTTP status counts here.
+    deps.onOutcome?.(Number(headers[':status']) >= 500 ? '5xx' : 'success');
     // The client may have gone in the same tick; its 'close' is not handled yet.
     if (aborted !== undefined || clientStream?.destroyed === true || res.destroyed) {
       upstream.close(NGHTTP2_CANCEL);
@@ -311,6 +329,9 @@ export function proxyHttp2(
   });
 
   upstream.on('error', (err) => {
+    // As towards HTTP/1.1 upstreams: a refused, timed-out or reset connection
+    // before any response counts against the endpoint, a client's abort does not.
+    if (!responded && aborted !== 'client' && aborted !== 'refused' && connectionFailure(err)) deps.onOutcome?.('connect-failure');
     if (aborted !== undefined) return;
     const f = classify(err);
     deps.log.debug({ err, requestId: ctx.requestId, upstream: endpoint.key }, f.reason);

@@ -21,6 +21,7 @@ import { classifyUpstreamError } from './errors.ts';
 import type { PoolRegistry } from './pool.ts';
 import { guardRequestBody, isHttp2Protocol, proxyHttp2, requestHasBody } from './h2-proxy.ts';
 import type { H2SessionRegistry } from './h2-sessions.ts';
+import type { Outcome } from './health-state.ts';
 import { requestBodyFor, runResponseHooks } from '../middleware/order.ts';
 import { BodyLimitError, replyBodyRefused } from '../limits/body.ts';
 import type { ClusterBalancer, Member } from './cluster-balancer.ts';
@@ -109,11 +110,12 @@ export function proxyRequest(
       release(balancer.state, balancer.circuitBreaker);
     });
     if (isHttp2Protocol(balancer.protocol) && deps.h2 !== undefined) {
-      // HTTP/2 upstreams get balancing, health, affinity and circuit breaking; retries and outlier detection are HTTP/1.1 only.
+      // HTTP/2 upstreams get balancing, health, outlier detection, affinity and circuit breaking; retries are HTTP/1.1 only.
       first.state.inFlight++;
       res.once('close', () => first.state.inFlight--);
       if (needsAffinityCookie(plan, req, first)) res.appendHeader('set-cookie', affinityCookie(plan.affinity!, first, ctx.secure));
-      proxyHttp2(req, res, ctx, route, cluster, first.endpoint, balancer.protocol, target, { ...deps, h2: deps.h2 });
+      const onOutcome = (o: Outcome): void => deps.upstreamHealth?.record(balancer.state, first.state, o);
+      proxyHttp2(req, res, ctx, route, cluster, first.endpoint, balancer.protocol, target, { ...deps, h2: deps.h2, onOutcome });
       return;
     }
     forward(req, res, ctx, route, upstreams, balancer, first, target, deps);
