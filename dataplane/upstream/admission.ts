@@ -2,6 +2,10 @@
 // capped by `maxConnections` (for HTTP/1.1 upstreams, one request is one
 // connection in use), the excess waits in a bounded FIFO, and what does not
 // fit is shed at once with a local 503 instead of queueing without bound.
+import type { ServerResponse } from 'node:http';
+import type { DataplaneMetrics } from '../observability/metrics.ts';
+import type { RequestContext } from '../server/context.ts';
+import { replyError } from '../server/local-reply.ts';
 import type { CircuitBreaker } from '../snapshot/schema.ts';
 import type { ClusterState, EndpointState } from './health-state.ts';
 
@@ -61,4 +65,11 @@ export const OVERLOADED_HEADER = 'x-pyserve-overloaded';
 /** Header value for a limit (`max-pending-requests` …). */
 export function overloadedValue(limit: OverflowLimit): string {
   return limit.replaceAll('_', '-');
+}
+
+/** Answer a request shed by a circuit-breaker limit. */
+export function replyOverloaded(res: ServerResponse, ctx: RequestContext, cluster: string, limit: OverflowLimit, metrics: DataplaneMetrics): void {
+  metrics.overflow.inc({ cluster, limit });
+  if (!res.headersSent) res.setHeader(OVERLOADED_HEADER, overloadedValue(limit));
+  replyError(res, ctx, 503, `cluster "${cluster}" is at its ${overloadedValue(limit)} limit`);
 }

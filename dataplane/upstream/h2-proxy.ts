@@ -13,7 +13,7 @@ import type { CompiledRoute, ForwardPlan } from '../config/compile.ts';
 import type { RequestContext } from '../server/context.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../server/headers.ts';
 import { replyError } from '../server/local-reply.ts';
-import type { ClusterProtocol } from '../snapshot/schema.ts';
+import type { ClusterProtocol, RetryOn } from '../snapshot/schema.ts';
 import type { UpstreamEndpoint } from './endpoint.ts';
 import { classifyUpstreamError } from './errors.ts';
 import type { UpstreamFailure } from './errors.ts';
@@ -34,6 +34,14 @@ export interface H2ProxyDeps extends ProxyDeps {
    * once its head arrives, or a connect failure / reset before any head.
    */
   readonly onOutcome?: (outcome: Outcome) => void;
+  /**
+   * Asked when this try failed before anything reached the client: an upstream
+   * error or reset (`condition`), or a response head (`status`). True: the
+   * caller starts another try, and this one stands down without answering.
+   */
+  readonly retryBeforeResponse?: (why: { condition: RetryOn } | { status: number }) => boolean;
+  /** Time to this try's response head (a retry policy's `perTryTimeoutMs`). */
+  readonly headTimeoutMs?: number;
   readonly h2: H2SessionRegistry;
 }
 
@@ -89,12 +97,12 @@ function rootCause(err: unknown): unknown {
   return e;
 }
 
-/** Whether an upstream stream error means the endpoint's connection failed (connect, timeout of it, reset). */
-function connectionFailure(err: unknown): boolean {
+/** The retry condition of an upstream stream error that means the endpoint's connection failed (connect, its timeout, a reset); undefined for others. */
+function connectionFailure(err: unknown): 'connect-failure' | 'reset' | undefined {
   const root = rootCause(err);
-  if ((root as { code?: unknown } | null)?.code === H2_CONNECT_TIMEOUT) return true;
+  if ((root as { code?: unknown } | null)?.code === H2_CONNECT_TIMEOUT) return 'connect-failure';
   const condition = errorCondition(root);
-  return condition === 'connect-failure' || condition === 'reset';
+  return condition === 'connect-failure' || condition === 'reset' ? condition : undefined;
 }
 
 function classify(err: unknown): UpstreamFailure {
@@ -188,19 +196,34 @@ export function proxyHttp2(
   } catch (err) {
     // A header value Node's http2 refuses, or a session that closed in between.
     deps.log.debug({ err, requestId: ctx.requestId, upstream: endpoint.key }, 'upstream HTTP/2 request refused');
+    if ((err as { code?: string }).code === 'ERR_HTTP2_INVALID_SESSION' && deps.retryBeforeResponse?.({ condition: 'reset' }) === true) return;
     replyError(res, ctx, 502, `upstream request could not be sent (${(err as { code?: string }).code ?? 'error'})`);
     return;
   }
 
   // 'refused': the route's body limits stopped the request body (413/408).
-  let aborted: 'client' | 'timeout' | 'refused' | undefined;
+  // 'retry': this try stood down for another one (retryBeforeResponse).
+  let aborted: 'client' | 'timeout' | 'refused' | 'retry' | undefined;
   let responded = false;
   let timer: NodeJS.Timeout | undefined;
+  let headTimer: NodeJS.Timeout | undefined;
   const fail = (f: UpstreamFailure): void => {
     deps.metrics.upstreamErrors.inc({ cluster, kind: f.kind });
     replyError(res, ctx, f.status, f.reason);
   };
-  if (route.timeouts.requestMs > 0) {
+  /** Whether the caller takes over with another try; if so, this one is cancelled and silent from now on. */
+  const standDownFor = (why: { condition: RetryOn } | { status: number }): boolean => {
+    if (aborted !== undefined || res.headersSent || deps.retryBeforeResponse?.(why) !== true) return false;
+    aborted = 'retry';
+    clearTimeout(timer);
+    clearTimeout(headTimer);
+    res.off('close', onClientClose);
+    upstream.close(NGHTTP2_CANCEL);
+    return true;
+  };
+  // The whole request's time, retries included: a retry gets what is left.
+  const requestMsLeft = route.timeouts.requestMs > 0 ? Math.max(1, route.timeouts.requestMs - (performance.now() - ctx.startedAt)) : 0;
+  if (requestMsLeft > 0) {
     timer = setTimeout(() => {
       aborted ??= 'timeout';
       upstream.close(NGHTTP2_CANCEL);
@@ -209,7 +232,16 @@ export function proxyHttp2(
         ctx.error = 'request timeout';
         res.destroy();
       }
-    }, route.timeouts.requestMs);
+    }, requestMsLeft);
+  }
+  if (deps.headTimeoutMs !== undefined && deps.headTimeoutMs > 0) {
+    headTimer = setTimeout(() => {
+      if (responded || aborted !== undefined || standDownFor({ condition: 'timeout' })) return;
+      aborted = 'timeout';
+      upstream.close(NGHTTP2_CANCEL);
+      deps.metrics.upstreamErrors.inc({ cluster, kind: 'timeout' });
+      replyError(res, ctx, 504, 'upstream response timeout');
+    }, deps.headTimeoutMs);
   }
   // Inactivity in both directions: time to the response head, then between frames.
   upstream.setTimeout(route.timeouts.responseMs, () => {
@@ -224,8 +256,9 @@ export function proxyHttp2(
     }
   });
 
-  res.once('close', () => {
+  const onClientClose = (): void => {
     clearTimeout(timer);
+    clearTimeout(headTimer);
     if (res.writableFinished || upstream.closed) return;
     aborted ??= 'client';
     if (!responded) {
@@ -234,7 +267,8 @@ export function proxyHttp2(
     }
     // Pass the client's own reset code on (a gRPC cancel stays a CANCEL).
     upstream.close(clientStream?.rstCode !== undefined && clientStream.rstCode !== NGHTTP2_NO_ERROR ? clientStream.rstCode : NGHTTP2_CANCEL);
-  });
+  };
+  res.once('close', onClientClose);
 
   /** The body broke a limit while streaming: the upstream never gets the rest, nor an end. */
   const refuseBody = (err: BodyLimitError): void => {
@@ -274,15 +308,17 @@ export function proxyHttp2(
 
   upstream.on('response', (headers, flags) => {
     responded = true;
+    clearTimeout(headTimer);
+    const status = Number(headers[':status']);
     // gRPC errors travel in grpc-status with HTTP 200, as Envoy's default
     // outlier detection also sees them: only the HTTP status counts here.
-    deps.onOutcome?.(Number(headers[':status']) >= 500 ? '5xx' : 'success');
+    deps.onOutcome?.(status >= 500 ? '5xx' : 'success');
+    if (standDownFor({ status })) return;
     // The client may have gone in the same tick; its 'close' is not handled yet.
     if (aborted !== undefined || clientStream?.destroyed === true || res.destroyed) {
       upstream.close(NGHTTP2_CANCEL);
       return;
     }
-    const status = Number(headers[':status']);
     const out = responseHeaders(headers, ctx.requestId, route.transforms.responseHeaders);
     const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     let transforms: Transform[] | null = null;
@@ -331,10 +367,12 @@ export function proxyHttp2(
   upstream.on('error', (err) => {
     // As towards HTTP/1.1 upstreams: a refused, timed-out or reset connection
     // before any response counts against the endpoint, a client's abort does not.
-    if (!responded && aborted !== 'client' && aborted !== 'refused' && connectionFailure(err)) deps.onOutcome?.('connect-failure');
+    const failed = connectionFailure(err);
+    if (!responded && aborted !== 'client' && aborted !== 'refused' && aborted !== 'retry' && failed !== undefined) deps.onOutcome?.('connect-failure');
     if (aborted !== undefined) return;
     const f = classify(err);
     deps.log.debug({ err, requestId: ctx.requestId, upstream: endpoint.key }, f.reason);
+    if (!responded && failed !== undefined && standDownFor({ condition: failed })) return;
     if (!responded) {
       fail(f);
       return;
@@ -347,7 +385,7 @@ export function proxyHttp2(
     const code = upstream.rstCode;
     if (!responded) {
       // Closed without a response and without an 'error' (a NO_ERROR or REFUSED_STREAM reset, a GOAWAY).
-      if (res.headersSent) return;
+      if (res.headersSent || standDownFor({ condition: 'reset' })) return;
       deps.metrics.upstreamErrors.inc({ cluster, kind: 'bad_response' });
       const status = code === NGHTTP2_REFUSED_STREAM ? 503 : 502;
       replyError(res, ctx, status, `upstream closed the stream without a response (${h2ErrorName(code)})`);

@@ -19,14 +19,13 @@ import { clientResponseHeaders, upstreamRequestHeaders } from '../server/headers
 import { replyError } from '../server/local-reply.ts';
 import { classifyUpstreamError } from './errors.ts';
 import type { PoolRegistry } from './pool.ts';
-import { guardRequestBody, isHttp2Protocol, proxyHttp2, requestHasBody } from './h2-proxy.ts';
+import { guardRequestBody, isHttp2Protocol, requestHasBody } from './h2-proxy.ts';
+import { forwardHttp2 } from './h2-forward.ts';
 import type { H2SessionRegistry } from './h2-sessions.ts';
-import type { Outcome } from './health-state.ts';
 import { requestBodyFor, runResponseHooks } from '../middleware/order.ts';
 import { BodyLimitError, replyBodyRefused } from '../limits/body.ts';
 import type { ClusterBalancer, Member } from './cluster-balancer.ts';
-import { admit, OVERLOADED_HEADER, overloadedValue, release } from './admission.ts';
-import type { OverflowLimit } from './admission.ts';
+import { admit, release, replyOverloaded } from './admission.ts';
 import { affinityCookie, chooseTarget, needsAffinityCookie, pickInputOf, withRoom } from './choose.ts';
 import { sendMirrors } from './mirror.ts';
 import { backoffMs, budgetAllows, errorCondition, methodRetryable, REPLAY_BODY_LIMIT, statusRetryable } from './retry.ts';
@@ -56,14 +55,8 @@ export interface ForwardTarget {
   readonly listenerPort: number;
 }
 
-type ForwardRoute = CompiledRoute & { readonly action: ForwardPlan };
-
-/** Answer a request shed by a circuit-breaker limit. */
-function replyOverloaded(res: ServerResponse, ctx: RequestContext, cluster: string, limit: OverflowLimit, metrics: DataplaneMetrics): void {
-  metrics.overflow.inc({ cluster, limit });
-  if (!res.headersSent) res.setHeader(OVERLOADED_HEADER, overloadedValue(limit));
-  replyError(res, ctx, 503, `cluster "${cluster}" is at its ${overloadedValue(limit)} limit`);
-}
+/** A route whose action forwards to a cluster. */
+export type ForwardRoute = CompiledRoute & { readonly action: ForwardPlan };
 
 /** Read a small request body whole, through the route's body limits. */
 function readWhole(body: Readable, done: (err: Error | null, buf?: Buffer) => void): void {
@@ -110,12 +103,7 @@ export function proxyRequest(
       release(balancer.state, balancer.circuitBreaker);
     });
     if (isHttp2Protocol(balancer.protocol) && deps.h2 !== undefined) {
-      // HTTP/2 upstreams get balancing, health, outlier detection, affinity and circuit breaking; retries are HTTP/1.1 only.
-      first.state.inFlight++;
-      res.once('close', () => first.state.inFlight--);
-      if (needsAffinityCookie(plan, req, first)) res.appendHeader('set-cookie', affinityCookie(plan.affinity!, first, ctx.secure));
-      const onOutcome = (o: Outcome): void => deps.upstreamHealth?.record(balancer.state, first.state, o);
-      proxyHttp2(req, res, ctx, route, cluster, first.endpoint, balancer.protocol, target, { ...deps, h2: deps.h2, onOutcome });
+      forwardHttp2(req, res, ctx, route, balancer, first, target, { ...deps, h2: deps.h2 });
       return;
     }
     forward(req, res, ctx, route, upstreams, balancer, first, target, deps);

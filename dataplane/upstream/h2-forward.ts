@@ -1,0 +1,106 @@
+// The tries of one request to an HTTP/2 upstream cluster (h2c, h2, grpc,
+// grpcs), around h2-proxy.ts's single exchange: per-endpoint load, outlier
+// detection, affinity cookie, and the route's retries with the same rules as
+// towards HTTP/1.1 (proxy.ts): conditions, per-try timeout, idempotent
+// methods unless allowed, backoff, and the cluster's retry budget. Only
+// requests without a body are retried: a streamed HTTP/2 body is read once.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestContext } from '../server/context.ts';
+import { replyError } from '../server/local-reply.ts';
+import { replyOverloaded } from './admission.ts';
+import type { ClusterBalancer, Member } from './cluster-balancer.ts';
+import { affinityCookie, needsAffinityCookie, pickInputOf, withRoom } from './choose.ts';
+import { proxyHttp2, requestHasBody } from './h2-proxy.ts';
+import type { H2ProxyDeps } from './h2-proxy.ts';
+import type { ForwardRoute, ForwardTarget } from './proxy.ts';
+import { backoffMs, budgetAllows, methodRetryable, statusRetryable } from './retry.ts';
+
+/** Forward `req` to an HTTP/2 cluster, starting with `first`. */
+export function forwardHttp2(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+  route: ForwardRoute,
+  balancer: ClusterBalancer,
+  first: Member,
+  target: ForwardTarget,
+  deps: H2ProxyDeps,
+): void {
+  const plan = route.action;
+  const cluster = balancer.name;
+  const health = balancer.state;
+  const retry = plan.retry !== undefined && methodRetryable(plan.retry, ctx.method) && !requestHasBody(req) ? plan.retry : undefined;
+  const tried = new Set<string>();
+  let tries = 0;
+  let clientGone = false;
+  res.once('close', () => (clientGone = true));
+
+  /** Another try may start after a failure of this kind. */
+  const mayRetry = (): boolean => {
+    if (retry === undefined || clientGone || tries > retry.attempts) return false;
+    if (!budgetAllows(retry, health)) {
+      deps.metrics.retryBudgetExhausted.inc({ cluster });
+      return false;
+    }
+    return true;
+  };
+
+  const retryLater = (): void => {
+    health.retriesInFlight++;
+    deps.metrics.retries.inc({ cluster });
+    setTimeout(() => {
+      const next = balancer.pick(pickInputOf(req, ctx.clientAddress), tried);
+      const member = next === undefined ? undefined : withRoom(balancer, next, tried) ?? withRoom(balancer, next);
+      if (clientGone || member === undefined) {
+        health.retriesInFlight--;
+        if (clientGone) return;
+        if (next === undefined) replyError(res, ctx, 503, `no healthy endpoints left for a retry in cluster "${cluster}"`);
+        else replyOverloaded(res, ctx, cluster, 'max_requests_per_endpoint', deps.metrics);
+        return;
+      }
+      attempt(member, true);
+    }, backoffMs(retry!, tries)).unref();
+  };
+
+  const attempt = (member: Member, isRetry: boolean): void => {
+    tries++;
+    tried.add(member.endpoint.key);
+    ctx.upstream = member.endpoint.key;
+    const ep = member.state;
+    ep.inFlight++;
+    let ended = false;
+    let holdsRetrySlot = isRetry;
+    // As towards HTTP/1.1: a retry gives its budget slot back once its outcome is known.
+    const releaseRetrySlot = (): void => {
+      if (!holdsRetrySlot) return;
+      holdsRetrySlot = false;
+      health.retriesInFlight--;
+    };
+    const endTry = (): void => {
+      if (ended) return;
+      ended = true;
+      ep.inFlight--;
+      releaseRetrySlot();
+    };
+    res.once('close', endTry);
+    // The cookie names the endpoint that answers: a retry replaces its predecessor's.
+    if (isRetry) res.removeHeader('set-cookie');
+    if (needsAffinityCookie(plan, req, member)) res.appendHeader('set-cookie', affinityCookie(plan.affinity!, member, ctx.secure));
+    proxyHttp2(req, res, ctx, route, cluster, member.endpoint, balancer.protocol, target, {
+      ...deps,
+      onOutcome: (o) => deps.upstreamHealth?.record(health, ep, o),
+      headTimeoutMs: retry?.perTryTimeoutMs,
+      retryBeforeResponse: retry === undefined ? undefined : (why) => {
+        releaseRetrySlot();
+        const retryable = 'status' in why ? statusRetryable(retry, why.status) : retry.on.has(why.condition);
+        if (!retryable || !mayRetry()) return false;
+        res.off('close', endTry);
+        endTry();
+        retryLater();
+        return true;
+      },
+    });
+  };
+
+  attempt(first, false);
+}
