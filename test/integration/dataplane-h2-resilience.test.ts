@@ -16,7 +16,7 @@ import { startH2cBackend } from '../helpers/h2-backends.ts';
 import type { TestBackend } from '../helpers/h2-backends.ts';
 import { http } from '../helpers/http.ts';
 import { applySnapshot, forward, prefix, vhost } from '../helpers/snapshots.ts';
-import { tally } from '../helpers/flaky-backends.ts';
+import { runConcurrently, tally } from '../helpers/flaky-backends.ts';
 
 let dp: DataplaneChild;
 let good: TestBackend;
@@ -24,6 +24,9 @@ let failing: Http2Server;
 let failingPort: number;
 let failingRequests = 0;
 let deadPort: number;
+let failing2: Http2Server;
+let failing2Port: number;
+let failing2Requests = 0;
 let hanging: Http2Server;
 let hangingPort: number;
 let hangingRequests = 0;
@@ -39,6 +42,14 @@ beforeAll(async () => {
   failing.listen(0, '127.0.0.1');
   await once(failing, 'listening');
   failingPort = (failing.address() as AddressInfo).port;
+  failing2 = createServer((_req, res) => {
+    failing2Requests++;
+    res.writeHead(500);
+    res.end('broken too');
+  });
+  failing2.listen(0, '127.0.0.1');
+  await once(failing2, 'listening');
+  failing2Port = (failing2.address() as AddressInfo).port;
   deadPort = await closedPort();
   // Takes every request and never answers.
   hanging = createServer(() => {
@@ -55,13 +66,16 @@ beforeAll(async () => {
     { ...forward('retry-connect', prefix('/retry-connect'), 'retrydead'), retry: { attempts: 1, minRetryConcurrency: 100 } },
     { ...forward('retry-slow', prefix('/retry-slow'), 'retryslow'), retry: { attempts: 1, on: ['timeout'], perTryTimeoutMs: 300 } },
     forward('no-retry', prefix('/no-retry'), 'retry5xx'),
+    { ...forward('storm', prefix('/storm'), 'storm'), retry: { attempts: 3, on: ['5xx'], budgetPercent: 0, minRetryConcurrency: 1, backoffBaseMs: 50 } },
   ])], {
     five: [good.endpoint(), localEndpoint(failingPort)],
     dead: [good.endpoint(), localEndpoint(deadPort)],
     retry5xx: [good.endpoint(), localEndpoint(failingPort)],
     retrydead: [good.endpoint(), localEndpoint(deadPort)],
     retryslow: [good.endpoint(), localEndpoint(hangingPort)],
+    storm: [localEndpoint(failingPort), localEndpoint(failing2Port)],
   }, {
+    storm: { protocol: 'h2c' },
     retry5xx: { protocol: 'h2c' },
     retrydead: { protocol: 'h2c' },
     retryslow: { protocol: 'h2c' },
@@ -75,6 +89,7 @@ afterAll(async () => {
   await good?.close();
   failing?.close();
   hanging?.close();
+  failing2?.close();
 });
 
 describe('outlier detection towards h2c upstreams', () => {
@@ -136,5 +151,20 @@ describe('retries towards h2c upstreams', () => {
     expect(hangingRequests - before).toBe(2);
     // The two that met the hanging endpoint first waited out one per-try timeout.
     expect(results.filter((r) => r.ms >= 290)).toHaveLength(2);
+  });
+
+  it('a retry storm against a failing cluster is capped by the retry budget', async () => {
+    const before = failingRequests + failing2Requests;
+    // 40 requests, 20 at a time, each allowed 3 retries: without a budget the
+    // upstreams would see 160 tries. One retry in flight at a time is allowed.
+    const statuses = await runConcurrently(40, 20, async (i) => (await http(`${dp.trafficUrl}/storm/${i}`)).status);
+    expect(tally(statuses)).toEqual(new Map([[500, 40]]));
+    const tries = failingRequests + failing2Requests - before;
+    expect(tries).toBeGreaterThanOrEqual(40);
+    // Far below the 160 of an unbudgeted storm (a handful here; loose for a loaded machine).
+    expect(tries).toBeLessThan(100);
+    const metrics = await scrape(dp.adminUrl);
+    expect(metricValue(metrics, 'pyserve_upstream_retry_budget_exhausted_total', { cluster: 'storm' })).toBeGreaterThan(0);
+    expect(metricValue(metrics, 'pyserve_upstream_retries_total', { cluster: 'storm' })).toBe(tries - 40);
   });
 });
