@@ -9,11 +9,12 @@ import type { RequestContext } from '../server/context.ts';
 import { replyError } from '../server/local-reply.ts';
 import { replyOverloaded } from './admission.ts';
 import type { ClusterBalancer, Member } from './cluster-balancer.ts';
-import { affinityCookie, needsAffinityCookie, pickInputOf, withRoom } from './choose.ts';
+import { affinityCookie, needsAffinityCookie, pickInputOf } from './choose.ts';
 import { proxyHttp2, requestHasBody } from './h2-proxy.ts';
 import type { H2ProxyDeps } from './h2-proxy.ts';
 import type { ForwardRoute, ForwardTarget } from './proxy.ts';
-import { backoffMs, budgetAllows, methodRetryable, statusRetryable } from './retry.ts';
+import { methodRetryable, statusRetryable } from './retry.ts';
+import { RequestTries } from './tries.ts';
 
 /** Forward `req` to an HTTP/2 cluster, starting with `first`. */
 export function forwardHttp2(
@@ -30,58 +31,21 @@ export function forwardHttp2(
   const cluster = balancer.name;
   const health = balancer.state;
   const retry = plan.retry !== undefined && methodRetryable(plan.retry, ctx.method) && !requestHasBody(req) ? plan.retry : undefined;
-  const tried = new Set<string>();
-  let tries = 0;
   let clientGone = false;
   res.once('close', () => (clientGone = true));
+  // The whole-request timeout is proxyHttp2's; between tries only a client that left stops them.
+  const tries = new RequestTries(balancer, retry, pickInputOf(req, ctx.clientAddress), deps.metrics, () => clientGone);
 
-  /** Another try may start after a failure of this kind. */
-  const mayRetry = (): boolean => {
-    if (retry === undefined || clientGone || tries > retry.attempts) return false;
-    if (!budgetAllows(retry, health)) {
-      deps.metrics.retryBudgetExhausted.inc({ cluster });
-      return false;
-    }
-    return true;
-  };
-
-  const retryLater = (): void => {
-    health.retriesInFlight++;
-    deps.metrics.retries.inc({ cluster });
-    setTimeout(() => {
-      const next = balancer.pick(pickInputOf(req, ctx.clientAddress), tried);
-      const member = next === undefined ? undefined : withRoom(balancer, next, tried) ?? withRoom(balancer, next);
-      if (clientGone || member === undefined) {
-        health.retriesInFlight--;
-        if (clientGone) return;
-        if (next === undefined) replyError(res, ctx, 503, `no healthy endpoints left for a retry in cluster "${cluster}"`);
-        else replyOverloaded(res, ctx, cluster, 'max_requests_per_endpoint', deps.metrics);
-        return;
-      }
-      attempt(member, true);
-    }, backoffMs(retry!, tries)).unref();
-  };
+  const retryLater = (): void => tries.retryLater((next) => {
+    if (next === 'none') replyError(res, ctx, 503, `no healthy endpoints left for a retry in cluster "${cluster}"`);
+    else if (next === 'full') replyOverloaded(res, ctx, cluster, 'max_requests_per_endpoint', deps.metrics);
+    else if (next !== 'stopped') attempt(next, true);
+  });
 
   const attempt = (member: Member, isRetry: boolean): void => {
-    tries++;
-    tried.add(member.endpoint.key);
+    const { releaseRetrySlot, end: endTry } = tries.begin(member, isRetry);
     ctx.upstream = member.endpoint.key;
     const ep = member.state;
-    ep.inFlight++;
-    let ended = false;
-    let holdsRetrySlot = isRetry;
-    // As towards HTTP/1.1: a retry gives its budget slot back once its outcome is known.
-    const releaseRetrySlot = (): void => {
-      if (!holdsRetrySlot) return;
-      holdsRetrySlot = false;
-      health.retriesInFlight--;
-    };
-    const endTry = (): void => {
-      if (ended) return;
-      ended = true;
-      ep.inFlight--;
-      releaseRetrySlot();
-    };
     res.once('close', endTry);
     // The cookie names the endpoint that answers: a retry replaces its predecessor's.
     if (isRetry) res.removeHeader('set-cookie');
@@ -93,7 +57,7 @@ export function forwardHttp2(
       retryBeforeResponse: retry === undefined ? undefined : (why) => {
         releaseRetrySlot();
         const retryable = 'status' in why ? statusRetryable(retry, why.status) : retry.on.has(why.condition);
-        if (!retryable || !mayRetry()) return false;
+        if (!retryable || !tries.mayRetry()) return false;
         res.off('close', endTry);
         endTry();
         retryLater();

@@ -26,9 +26,10 @@ import { requestBodyFor, runResponseHooks } from '../middleware/order.ts';
 import { BodyLimitError, replyBodyRefused } from '../limits/body.ts';
 import type { ClusterBalancer, Member } from './cluster-balancer.ts';
 import { admit, release, replyOverloaded } from './admission.ts';
-import { affinityCookie, chooseTarget, needsAffinityCookie, pickInputOf, withRoom } from './choose.ts';
+import { affinityCookie, chooseTarget, needsAffinityCookie, pickInputOf } from './choose.ts';
 import { sendMirrors } from './mirror.ts';
-import { backoffMs, budgetAllows, errorCondition, methodRetryable, REPLAY_BODY_LIMIT, statusRetryable } from './retry.ts';
+import { errorCondition, methodRetryable, REPLAY_BODY_LIMIT, statusRetryable } from './retry.ts';
+import { RequestTries } from './tries.ts';
 import type { CompiledRetry } from './retry.ts';
 import type { UpstreamHealth } from './health-state.ts';
 import { startExchange } from './exchange.ts';
@@ -184,9 +185,8 @@ function forward(
     });
   }
 
-  const tried = new Set<string>();
-  let tries = 0;
   const health = balancer.state;
+  const tries = new RequestTries(balancer, retry, pickInputOf(req, ctx.clientAddress), deps.metrics, () => aborted !== undefined);
 
   const start = (body: Buffer | Readable | null): void => {
     if (plan.mirrors.length > 0) sendMirrors(plan, upstreams, pickInputOf(req, ctx.clientAddress), {
@@ -201,56 +201,24 @@ function forward(
     attempt(first, false, body);
   };
 
-  /** Another try may start after a failure of this kind. */
-  const mayRetry = (): boolean => {
-    if (retry === undefined || aborted !== undefined || tries > retry.attempts) return false;
-    if (!budgetAllows(retry, health)) {
-      deps.metrics.retryBudgetExhausted.inc({ cluster });
-      return false;
-    }
-    return true;
-  };
+  const mayRetry = (): boolean => tries.mayRetry();
 
-  const retryLater = (body: Buffer | Readable | null): void => {
-    health.retriesInFlight++;
-    deps.metrics.retries.inc({ cluster });
-    setTimeout(() => {
-      const next = balancer.pick(pickInputOf(req, ctx.clientAddress), tried);
-      const member = next === undefined ? undefined : withRoom(balancer, next, tried) ?? withRoom(balancer, next);
-      if (aborted !== undefined || member === undefined) {
-        health.retriesInFlight--;
-        clearTimeout(timer);
-        if (aborted === 'timeout') replyError(res, ctx, 504, 'request timeout');
-        else if (aborted !== undefined) return;
-        else if (next === undefined) replyError(res, ctx, 503, `no healthy endpoints left for a retry in cluster "${cluster}"`);
-        else replyOverloaded(res, ctx, cluster, 'max_requests_per_endpoint', deps.metrics);
-        return;
-      }
-      attempt(member, true, body);
-    }, backoffMs(retry!, tries)).unref();
-  };
+  const retryLater = (body: Buffer | Readable | null): void => tries.retryLater((next) => {
+    if (typeof next !== 'string') {
+      attempt(next, true, body);
+      return;
+    }
+    clearTimeout(timer);
+    if (aborted === 'timeout') replyError(res, ctx, 504, 'request timeout');
+    else if (next === 'none') replyError(res, ctx, 503, `no healthy endpoints left for a retry in cluster "${cluster}"`);
+    else if (next === 'full') replyOverloaded(res, ctx, cluster, 'max_requests_per_endpoint', deps.metrics);
+  });
 
   const attempt = (member: Member, isRetry: boolean, body: Buffer | Readable | null): void => {
-    tries++;
+    const { releaseRetrySlot, end: endTry } = tries.begin(member, isRetry);
     const upstream = member.endpoint.key;
-    tried.add(upstream);
     ctx.upstream = upstream;
     const ep = member.state;
-    ep.inFlight++;
-    let ended = false;
-    let holdsRetrySlot = isRetry;
-    // A retry's budget slot is given back as soon as its outcome is known, so it does not count against its own successor.
-    const releaseRetrySlot = (): void => {
-      if (!holdsRetrySlot) return;
-      holdsRetrySlot = false;
-      health.retriesInFlight--;
-    };
-    const endTry = (): void => {
-      if (ended) return;
-      ended = true;
-      ep.inFlight--;
-      releaseRetrySlot();
-    };
     const pool = deps.pools.get(member.endpoint, route.timeouts.connectMs, balancer.protocol === 'https');
     let transforms: Transform[] | null = null;
     // Completion of a response that is being streamed to the client.
