@@ -10,6 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applySnapshot, direct, exact, forward, prefix, snapshot, vhost } from '../../test/helpers/snapshots.ts';
+import { compileProject } from '../../test/helpers/compiled-build.ts';
 import type { Endpoint, Snapshot } from '../../dataplane/snapshot/schema.ts';
 import { freePorts, startProc, waitForPort, runCapture } from '../lib/proc.ts';
 import type { Proc } from '../lib/proc.ts';
@@ -34,7 +35,7 @@ export function dataplaneMain(env: NodeJS.ProcessEnv = process.env): string {
   if (env.PYSERVE_BENCH_SOURCES === '1') return SOURCE_DATAPLANE_MAIN;
   if (builtMain === undefined) {
     process.once('exit', () => rmSync(BUILD_DIR, { recursive: true, force: true }));
-    execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(REPO, 'tsconfig.build.json'), '--outDir', BUILD_DIR], { cwd: REPO, stdio: 'inherit' });
+    compileProject(BUILD_DIR);
     builtMain = path.join(BUILD_DIR, 'dataplane', 'main.js');
   }
   return builtMain;

@@ -6,16 +6,14 @@
  * with the chart's Node flags in a worker cluster (workers inheriting them),
  * and its local mode starts the compiled dataplane, not the sources.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { startBackend } from '../helpers/backends.ts';
+import { compileProject, PROJECT_ROOT } from '../helpers/compiled-build.ts';
 import type { Backend } from '../helpers/backends.ts';
 import { spawnDataplane } from '../helpers/dataplane.ts';
 import type { DataplaneChild } from '../helpers/dataplane.ts';
@@ -24,17 +22,16 @@ import { eventually, spawnLogged } from '../helpers/logged-process.ts';
 import type { LoggedProcess } from '../helpers/logged-process.ts';
 import { applySnapshot, forward, prefix, snapshot, vhost } from '../helpers/snapshots.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = PROJECT_ROOT;
 const CHART = path.join(ROOT, 'charts', 'pyserve');
 
 let out: string;
 let backend: Backend;
 
 beforeAll(async () => {
-  // Inside the project, in a gitignored folder: compiled files find the
-  // project's node_modules and its package.json ("type": "module") by walking up.
+  // Inside the project, in a gitignored folder (see compileProject).
   out = path.join(ROOT, '.cache', `build-test-${process.pid}`);
-  await promisify(execFile)(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', out], { cwd: ROOT });
+  compileProject(out);
   backend = await startBackend('compiled');
 }, 120_000);
 
