@@ -201,8 +201,6 @@ function forward(
     attempt(first, false, body);
   };
 
-  const mayRetry = (): boolean => tries.mayRetry();
-
   const retryLater = (body: Buffer | Readable | null): void => tries.retryLater((next) => {
     if (typeof next !== 'string') {
       attempt(next, true, body);
@@ -265,7 +263,7 @@ function forward(
       }
       const condition = errorCondition(err);
       if (condition === 'connect-failure' || condition === 'reset') deps.upstreamHealth?.record(health, ep, 'connect-failure');
-      if (retry !== undefined && retry.on.has(condition) && mayRetry()) {
+      if (retry !== undefined && retry.on.has(condition) && tries.mayRetry()) {
         const f = classifyUpstreamError(err);
         deps.metrics.upstreamErrors.inc({ cluster, kind: f.kind });
         deps.log.debug({ err, requestId: ctx.requestId, upstream }, `${f.reason}; retrying`);
@@ -292,7 +290,7 @@ function forward(
         deps.upstreamHealth?.record(health, ep, status >= 500 ? '5xx' : 'success');
         if (retry !== undefined && statusRetryable(retry, status)) {
           releaseRetrySlot();
-          if (mayRetry()) {
+          if (tries.mayRetry()) {
             endTry();
             retryLater(body);
             return null;
