@@ -4,8 +4,6 @@ import { isIPv6 } from 'node:net';
 export interface UpstreamEndpoint {
   /** `address:port` (`[v6]:port` for IPv6); the identity of its connection pool. */
   readonly key: string;
-  /** `http://key`, the undici origin. */
-  readonly origin: string;
   readonly address: string;
   readonly port: number;
 }
@@ -14,5 +12,5 @@ export interface UpstreamEndpoint {
 export function upstreamEndpoint(address: string, port: number): UpstreamEndpoint {
   const host = isIPv6(address) ? `[${address}]` : address;
   const key = `${host}:${port}`;
-  return { key, origin: `http://${key}`, address, port };
+  return { key, address, port };
 }

@@ -1,6 +1,7 @@
-// Mapping of undici/socket failures to what the client is told. Connect
-// timeouts are 504 like nginx's "upstream timed out while connecting".
+// Mapping of upstream client and socket failures to what the client is told.
+// Connect timeouts are 504 like nginx's "upstream timed out while connecting".
 import type { UpstreamErrorKind } from '../observability/metrics.ts';
+import { UPSTREAM_CODES, UpstreamError } from './h1/errors.ts';
 
 /** How an upstream failure is reported. */
 export interface UpstreamFailure {
@@ -13,15 +14,15 @@ const CONNECT_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EHOSTDOWN', 'ENETDOWN', 'ETIMEDOUT',
 ]);
 
-/** Classify an error from `pool.request` or the response body stream. */
+/** Classify an error of an upstream exchange. */
 export function classifyUpstreamError(err: unknown): UpstreamFailure {
   const code = (err as { code?: unknown } | null)?.code;
   switch (code) {
-    case 'UND_ERR_CONNECT_TIMEOUT':
+    case UPSTREAM_CODES.connectTimeout:
       return { status: 504, kind: 'timeout', reason: 'upstream connect timeout' };
-    case 'UND_ERR_HEADERS_TIMEOUT':
+    case UPSTREAM_CODES.headersTimeout:
       return { status: 504, kind: 'timeout', reason: 'upstream response timeout' };
-    case 'UND_ERR_BODY_TIMEOUT':
+    case UPSTREAM_CODES.bodyTimeout:
       return { status: 504, kind: 'timeout', reason: 'upstream body timeout' };
   }
   if (typeof code === 'string' && CONNECT_CODES.has(code)) {
@@ -31,6 +32,7 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
     // Happy-eyeballs connects report every attempt; the first tells the story.
     return classifyUpstreamError(err.errors[0]);
   }
-  const detail = typeof code === 'string' ? code : (err as Error | null)?.name ?? 'error';
+  // Our own client's failures say what was wrong; a socket error is named by its code.
+  const detail = err instanceof UpstreamError ? err.message : typeof code === 'string' ? code : (err as Error | null)?.name ?? 'error';
   return { status: 502, kind: 'bad_response', reason: `bad upstream response (${detail})` };
 }

@@ -70,7 +70,7 @@ function requestComplete(req: IncomingMessage): boolean {
 /**
  * The request body to hand an HTTP/1.1 upstream. Node's HTTP/2 compatibility
  * API ends a request's body when the client resets the stream, exactly as if
- * it were complete, so undici would send it upstream as a whole body. For
+ * it were complete, so it would go upstream as a whole body. For
  * HTTP/2 clients the body is passed through a stream that fails instead; an
  * HTTP/1.1 request errors by itself and is returned as it is.
  */

@@ -6,6 +6,12 @@ import type { CompiledUpstreams, ForwardPlan } from '../config/compile.ts';
 import type { DataplaneMetrics } from '../observability/metrics.ts';
 import type { PickInput } from './cluster-balancer.ts';
 import type { PoolRegistry } from './pool.ts';
+import { Writable } from 'node:stream';
+
+/** A sink that drops the mirror's response body as it arrives, so its connection can be reused. */
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _enc, done) => done() });
+}
 
 /** The request as it is sent upstream, reused for its copies. */
 export interface MirroredRequest {
@@ -33,16 +39,22 @@ export function sendMirrors(plan: ForwardPlan, upstreams: CompiledUpstreams, inp
       continue;
     }
     const pool = pools.get(member.endpoint, request.connectTimeoutMs, balancer!.protocol === 'https');
-    pool.request({
-      method: request.method as 'GET',
+    pool.exchange({
+      method: request.method,
       path: request.path,
       headers: request.headers,
       body: request.body,
       headersTimeout: request.responseTimeoutMs,
       bodyTimeout: request.responseTimeoutMs,
-    }).then((data) => {
-      outcome('sent');
-      data.body.resume().on('error', () => undefined);
-    }, () => outcome('failed'));
+    }, {
+      onHead: () => {
+        outcome('sent');
+        return discard();
+      },
+      onEnd: () => undefined,
+      onError: (_err, phase) => {
+        if (phase === 'head') outcome('failed');
+      },
+    });
   }
 }

@@ -1,27 +1,27 @@
 // Connection pools keyed by endpoint identity, so keep-alive connections live
 // through snapshot swaps. A pool is only ever closed gracefully when its
 // endpoint leaves the snapshot: requests already dispatched to it finish.
-import { Pool } from 'undici';
+import { H1Pool } from './h1/pool.ts';
 import type { UpstreamEndpoint } from './endpoint.ts';
 
 /** Options of {@link PoolRegistry}. */
 export interface PoolRegistryOptions {
-  /** Idle keep-alive time for upstream connections (undici lowers it to the server's hint). */
+  /** Idle keep-alive time for upstream connections (an upstream's Keep-Alive hint lowers it). */
   keepAliveTimeoutMs?: number;
   /** Called when a pool is opened or closed, e.g. to log it. */
   onEvent?: (event: 'open' | 'close', key: string, connectTimeoutMs: number) => void;
 }
 
 /**
- * One undici `Pool` per endpoint `address:port`, and per connect timeout since
- * undici sets that per pool. Routes almost always share the default timeout,
+ * One {@link H1Pool} per endpoint `address:port`, and per connect timeout since
+ * that is set per pool. Routes almost always share the default timeout,
  * so this is normally one pool per endpoint.
  */
 export class PoolRegistry {
   // endpoint key → (connect timeout, scheme) → pool; the inner key is the
   // timeout, negated for TLS pools (clusters of protocol `https`).
-  readonly #pools = new Map<string, Map<number, Pool>>();
-  readonly #closing = new Set<Pool>();
+  readonly #pools = new Map<string, Map<number, H1Pool>>();
+  readonly #closing = new Set<H1Pool>();
   readonly #opts: PoolRegistryOptions;
   #wanted: ReadonlySet<string> | undefined;
 
@@ -34,15 +34,17 @@ export class PoolRegistry {
    * synchronously. `tls` gives an HTTP/1.1-over-TLS pool (backend certificates
    * are not verified, as ingress-nginx's default `proxy_ssl_verify off`).
    */
-  get(endpoint: UpstreamEndpoint, connectTimeoutMs: number, tls = false): Pool {
+  get(endpoint: UpstreamEndpoint, connectTimeoutMs: number, tls = false): H1Pool {
     let byTimeout = this.#pools.get(endpoint.key);
     const slot = tls ? -connectTimeoutMs : connectTimeoutMs;
     const existing = byTimeout?.get(slot);
     if (existing !== undefined) return existing;
-    const pool = new Pool(tls ? `https://${endpoint.key}` : endpoint.origin, {
-      connectTimeout: connectTimeoutMs,
-      keepAliveTimeout: this.#opts.keepAliveTimeoutMs ?? 4_000,
-      ...(tls && { connect: { rejectUnauthorized: false } }),
+    const pool = new H1Pool({
+      address: endpoint.address,
+      port: endpoint.port,
+      tls,
+      connectTimeoutMs,
+      keepAliveTimeoutMs: this.#opts.keepAliveTimeoutMs ?? 4_000,
     });
     this.#opts.onEvent?.('open', endpoint.key, connectTimeoutMs);
     if (this.#wanted !== undefined && !this.#wanted.has(endpoint.key)) {
@@ -92,13 +94,13 @@ export class PoolRegistry {
     while (this.#closing.size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    await Promise.all([...this.#closing].map((p) => p.destroy().catch(() => undefined)));
+    for (const pool of this.#closing) pool.destroy();
   }
 
-  #close(pool: Pool, key: string, timeout: number): void {
+  #close(pool: H1Pool, key: string, timeout: number): void {
     if (this.#closing.has(pool)) return;
     this.#opts.onEvent?.('close', key, timeout);
     this.#closing.add(pool);
-    void pool.close().catch(() => undefined).finally(() => this.#closing.delete(pool));
+    void pool.close().then(() => this.#closing.delete(pool));
   }
 }

@@ -1,5 +1,5 @@
 // Forwarding one request upstream. Both bodies are streamed: the client's
-// request body is handed to undici as a stream, and the upstream response
+// request body is streamed to the upstream connection, and the upstream response
 // body is piped to the client with backpressure, so a proxied body is never
 // held in memory whole. The exception is a small body (≤ 64 KiB) on a route
 // that retries or mirrors: it is kept so it can be sent more than once.
@@ -32,8 +32,8 @@ import { errorCondition, methodRetryable, REPLAY_BODY_LIMIT, statusRetryable } f
 import { RequestTries } from './tries.ts';
 import type { CompiledRetry } from './retry.ts';
 import type { UpstreamHealth } from './health-state.ts';
-import { startExchange } from './exchange.ts';
-import type { Exchange } from './exchange.ts';
+import type { Exchange } from './h1/connection.ts';
+import { UPSTREAM_CODES } from './h1/errors.ts';
 
 /** What the proxy needs from the rest of the dataplane. */
 export interface ProxyDeps {
@@ -251,12 +251,12 @@ function forward(
         return;
       }
       const code = (err as { code?: unknown } | null)?.code;
-      if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
+      if (code === UPSTREAM_CODES.invalidRequest) {
         clearTimeout(timer);
         replyError(res, ctx, 400, 'request cannot be forwarded');
         return;
       }
-      if (code === 'UND_ERR_CLOSED' || code === 'UND_ERR_DESTROYED') {
+      if (code === UPSTREAM_CODES.poolClosed) {
         clearTimeout(timer);
         replyError(res, ctx, 503, 'upstream pool is shutting down');
         return;
@@ -274,8 +274,8 @@ function forward(
       upstreamError(err, upstream);
     };
 
-    current = startExchange(pool, {
-      method: req.method as 'GET',
+    current = pool.exchange({
+      method: req.method!,
       path: target.pathAndQuery,
       headers,
       body,
@@ -307,7 +307,7 @@ function forward(
           transforms = runResponseHooks(route.chain, req, { status, headers: responseHeaders });
           res.writeHead(status, responseHeaders);
         } catch (err) {
-          // Node refuses a status or header value undici let through.
+          // Node refuses a status or header value the parser let through.
           endTry();
           upstreamError(Object.assign(new Error('invalid upstream response head'), { cause: err, code: 'INVALID_RESPONSE_HEAD' }), upstream);
           return null;

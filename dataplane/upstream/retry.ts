@@ -4,6 +4,7 @@
 // upstream faster than its normal traffic.
 import type { RetryOn, RetryPolicy } from '../snapshot/schema.ts';
 import type { ClusterState } from './health-state.ts';
+import { UPSTREAM_CODES } from './h1/errors.ts';
 
 /** Methods retried without `allowNonIdempotent` (RFC 9110 §9.2.2). */
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -54,8 +55,8 @@ export function statusRetryable(r: CompiledRetry, status: number): boolean {
 /** The retry condition an upstream error falls under. */
 export function errorCondition(err: unknown): RetryOn {
   const code = (err as { code?: unknown } | null)?.code;
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'timeout';
-  if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect-failure';
+  if (code === UPSTREAM_CODES.headersTimeout) return 'timeout';
+  if (code === UPSTREAM_CODES.connectTimeout) return 'connect-failure';
   if (err instanceof AggregateError && err.errors.length > 0) return errorCondition(err.errors[0]);
   if (typeof code === 'string' && /^E(CONNREFUSED|HOSTUNREACH|NETUNREACH|ADDRNOTAVAIL|HOSTDOWN|NETDOWN|NOTFOUND|AI_AGAIN)$/.test(code)) return 'connect-failure';
   return 'reset';

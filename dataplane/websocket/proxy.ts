@@ -20,6 +20,7 @@ import { classifyUpstreamError } from '../upstream/errors.ts';
 import { chooseTarget, pickInputOf } from '../upstream/choose.ts';
 import type { TunnelRegistry } from './registry.ts';
 import { Tunnel } from './tunnel.ts';
+import { UPSTREAM_CODES, UpstreamError } from '../upstream/h1/errors.ts';
 
 /** The client half of an upgrade, whatever HTTP version it came over. */
 export interface UpgradeClient {
@@ -171,12 +172,12 @@ export function proxyUpgrade(client: UpgradeClient, ctx: RequestContext, req: Up
     createConnection: () => {
       const socket = connectUpstream(endpoint.address, endpoint.port, protocol === 'https');
       timer = setTimeout(() => {
-        socket.destroy(Object.assign(new Error('upstream connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
+        socket.destroy(new UpstreamError(UPSTREAM_CODES.connectTimeout, 'upstream connect timeout'));
       }, route.timeouts.connectMs);
       socket.once(protocol === 'https' ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         timer = setTimeout(() => {
-          cr.destroy(Object.assign(new Error('upstream response timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' }));
+          cr.destroy(new UpstreamError(UPSTREAM_CODES.headersTimeout, 'upstream response timeout'));
         }, route.timeouts.responseMs);
       });
       return socket;

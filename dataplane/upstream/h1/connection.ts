@@ -1,0 +1,405 @@
+// One keep-alive connection to an upstream and the exchange it carries. The
+// response is parsed from the socket's own buffers and each body chunk goes
+// straight into the sink the proxy hands back (the client response or its
+// first transform); when the sink is full the socket is paused, so a slow
+// client holds back the upstream instead of growing memory.
+//
+// Timeouts are the socket's idle timer, re-armed per phase: the response
+// timeout while waiting for the head, the same timeout between body chunks
+// (nginx's proxy_read_timeout), none while the sink is full, and the pool's
+// keep-alive time while idle.
+import { connect as netConnect } from 'node:net';
+import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
+import { UPSTREAM_CODES, UpstreamError } from './errors.ts';
+import type { SerializedHead } from './request-head.ts';
+import { ResponseParser } from './response-parser.ts';
+import type { ResponseEvents, ResponseHead } from './response-parser.ts';
+
+/** One request to send upstream. */
+export interface ExchangeRequest {
+  readonly method: string;
+  /** Origin-form target: path and query. */
+  readonly path: string;
+  /** Flat `[name, value, …]` list. */
+  readonly headers: readonly string[];
+  /** The body: none, whole (replayable), or streamed once. */
+  readonly body: Buffer | Readable | null;
+  /** Wait for the response head, in ms; 0 for none. */
+  readonly headersTimeout: number;
+  /** Longest pause between response body chunks, in ms; 0 for none. */
+  readonly bodyTimeout: number;
+}
+
+/** What the caller does at each step of an exchange. */
+export interface ExchangeCallbacks {
+  /**
+   * The final response head arrived (1xx are skipped). Return the stream the
+   * body goes to, or null to drop the response (the exchange then ends with
+   * no further callback).
+   */
+  onHead(status: number, headers: Record<string, string | string[]>): Writable | null;
+  /** The whole body was written to the sink, and the sink was ended. */
+  onEnd(): void;
+  /** The exchange failed: before the head (`head`), or while the body streamed (`body`). */
+  onError(err: Error, phase: 'head' | 'body'): void;
+}
+
+/** A started exchange. */
+export interface Exchange {
+  /** Abort it; `onError` follows unless it already ended. */
+  abort(reason: Error): void;
+}
+
+/** What a connection needs from its pool. */
+export interface ConnectionOwner {
+  /** The response is complete and the connection can take another request. */
+  release(conn: H1Connection, keepAliveHintSeconds: number | undefined): void;
+  /** The socket closed. */
+  gone(conn: H1Connection): void;
+  /** A reused connection turned out to be closed before anything was read: send `ex` again on a new one. */
+  resend(ex: PendingExchange): void;
+}
+
+/** How to reach the upstream. */
+export interface ConnectTarget {
+  readonly address: string;
+  readonly port: number;
+  readonly tls: boolean;
+  readonly connectTimeoutMs: number;
+  readonly maxHeadBytes: number;
+}
+
+// Go's http.Transport resends only these, and only without a body, when a
+// reused connection fails before any response byte: the upstream may have
+// closed it just as the request went out, and nothing can have been processed.
+const RESENDABLE: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+/** An exchange on its way: created by the pool, carried by one connection (two when resent). */
+export class PendingExchange implements Exchange {
+  readonly request: ExchangeRequest;
+  readonly callbacks: ExchangeCallbacks;
+  readonly head: SerializedHead;
+  conn: H1Connection | undefined;
+  sink: Writable | undefined;
+  ended = false;
+  resent = false;
+
+  constructor(request: ExchangeRequest, callbacks: ExchangeCallbacks, head: SerializedHead) {
+    this.request = request;
+    this.callbacks = callbacks;
+    this.head = head;
+  }
+
+  abort(reason: Error): void {
+    if (this.ended) return;
+    if (this.conn !== undefined) this.conn.abort(this, reason);
+    else this.fail(reason);
+  }
+
+  /** End with an error, telling the caller once. */
+  fail(err: Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.callbacks.onError(err, this.sink === undefined ? 'head' : 'body');
+  }
+
+  get resendable(): boolean {
+    return !this.resent && this.request.body === null && RESENDABLE.has(this.request.method);
+  }
+}
+
+/** One upstream connection. */
+export class H1Connection implements ResponseEvents {
+  readonly #owner: ConnectionOwner;
+  readonly #socket: Socket;
+  readonly #parser: ResponseParser;
+  #connectTimer: NodeJS.Timeout | undefined;
+  #ex: PendingExchange | undefined;
+  /** Requests started on this connection. */
+  #started = 0;
+  #requestSent = false;
+  #complete = false;
+  #paused = false;
+  #dead = false;
+  #error: Error | undefined;
+  #keepAliveHint: number | undefined;
+  #bodyCleanup: (() => void) | undefined;
+
+  constructor(owner: ConnectionOwner, target: ConnectTarget) {
+    this.#owner = owner;
+    this.#parser = new ResponseParser(target.maxHeadBytes);
+    const socket = target.tls
+      // Backend certificates are not verified, as ingress-nginx's default `proxy_ssl_verify off`.
+      ? tlsConnect({ host: target.address, port: target.port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
+      : netConnect({ host: target.address, port: target.port });
+    this.#socket = socket;
+    socket.setNoDelay(true);
+    if (target.connectTimeoutMs > 0) {
+      this.#connectTimer = setTimeout(() => {
+        socket.destroy(new UpstreamError(UPSTREAM_CODES.connectTimeout, `upstream connect timeout after ${target.connectTimeoutMs} ms`));
+      }, target.connectTimeoutMs);
+    }
+    socket.once(target.tls ? 'secureConnect' : 'connect', () => {
+      clearTimeout(this.#connectTimer);
+      this.#connectTimer = undefined;
+    });
+    socket.on('data', (data: Buffer) => this.#onData(data));
+    socket.on('end', () => this.#onEnd());
+    socket.on('error', (err: Error) => {
+      this.#error ??= err;
+    });
+    socket.on('close', () => this.#onClose());
+    socket.on('timeout', () => this.#onTimeout());
+  }
+
+  /** The socket is closed or closing: never hand this connection out again. */
+  get dead(): boolean {
+    return this.#dead;
+  }
+
+  /** Send `ex` on this connection. */
+  start(ex: PendingExchange): void {
+    this.#started++;
+    this.#ex = ex;
+    ex.conn = this;
+    this.#requestSent = false;
+    this.#complete = false;
+    this.#keepAliveHint = undefined;
+    this.#parser.begin(this, ex.request.method === 'HEAD');
+    const socket = this.#socket;
+    this.#setTimeout(ex.request.headersTimeout);
+    const { head, framing } = ex.head;
+    const body = ex.request.body;
+    if (body === null || Buffer.isBuffer(body)) {
+      if (body !== null && body.length > 0) {
+        socket.cork();
+        socket.write(head, 'latin1');
+        socket.write(body);
+        socket.uncork();
+      } else {
+        socket.write(head, 'latin1');
+      }
+      this.#requestSent = true;
+      return;
+    }
+    socket.write(head, 'latin1');
+    this.#pumpBody(ex, body, framing.kind === 'chunked' ? -1 : framing.kind === 'length' ? framing.length : 0);
+  }
+
+  /** Park the connection in its pool's idle list for at most `ms`. */
+  idle(ms: number): void {
+    this.#setTimeout(ms);
+  }
+
+  /** Close the socket now. */
+  destroy(): void {
+    this.#dead = true;
+    this.#socket.destroy();
+  }
+
+  /** Abort the exchange this connection carries. */
+  abort(ex: PendingExchange, reason: Error): void {
+    if (this.#ex !== ex) {
+      ex.fail(reason);
+      return;
+    }
+    this.#ex = undefined;
+    ex.conn = undefined;
+    this.#detach();
+    this.destroy();
+    ex.fail(reason);
+  }
+
+  onHead(head: ResponseHead): void {
+    const ex = this.#ex!;
+    this.#keepAliveHint = head.keepAliveHintSeconds;
+    this.#setTimeout(ex.request.bodyTimeout);
+    const sink = ex.callbacks.onHead(head.status, head.headers);
+    if (sink === null) {
+      ex.ended = true;
+      this.#ex = undefined;
+      ex.conn = undefined;
+      this.#detach();
+      this.destroy();
+      return;
+    }
+    ex.sink = sink;
+  }
+
+  onBody(chunk: Buffer): void {
+    const ex = this.#ex;
+    if (ex === undefined || ex.ended || chunk.length === 0) return;
+    if (!ex.sink!.write(chunk) && !this.#paused) {
+      this.#paused = true;
+      this.#socket.pause();
+      this.#setTimeout(0);
+      ex.sink!.once('drain', () => {
+        if (!this.#paused || this.#ex !== ex) return;
+        this.#paused = false;
+        this.#setTimeout(ex.request.bodyTimeout);
+        this.#socket.resume();
+      });
+    }
+  }
+
+  onComplete(): void {
+    this.#complete = true;
+  }
+
+  #onData(data: Buffer): void {
+    const ex = this.#ex;
+    if (ex === undefined) {
+      // Bytes nobody asked for: the connection's framing can no longer be trusted.
+      this.destroy();
+      return;
+    }
+    let used: number;
+    try {
+      used = this.#parser.execute(data);
+    } catch (err) {
+      this.#failed(ex, err as Error);
+      return;
+    }
+    if (this.#complete && this.#ex === ex) this.#finish(ex, used === data.length);
+  }
+
+  #onEnd(): void {
+    const ex = this.#ex;
+    if (ex === undefined) {
+      this.destroy();
+      return;
+    }
+    try {
+      this.#parser.end();
+    } catch (err) {
+      this.#failed(ex, err as Error);
+      return;
+    }
+    if (this.#complete && this.#ex === ex) this.#finish(ex, false);
+  }
+
+  #onClose(): void {
+    this.#dead = true;
+    clearTimeout(this.#connectTimer);
+    const ex = this.#ex;
+    if (ex !== undefined) {
+      this.#failed(ex, this.#error ?? new UpstreamError(UPSTREAM_CODES.closed, 'upstream closed the connection'));
+    }
+    this.#owner.gone(this);
+  }
+
+  #onTimeout(): void {
+    const ex = this.#ex;
+    if (ex === undefined) {
+      this.destroy();
+      return;
+    }
+    const err = ex.sink === undefined
+      ? new UpstreamError(UPSTREAM_CODES.headersTimeout, 'upstream response timeout')
+      : new UpstreamError(UPSTREAM_CODES.bodyTimeout, 'upstream body timeout');
+    this.#failed(ex, err);
+  }
+
+  // The response is complete: hand the connection back (or close it), then end the sink.
+  #finish(ex: PendingExchange, exact: boolean): void {
+    this.#ex = undefined;
+    ex.ended = true;
+    ex.conn = undefined;
+    if (this.#paused) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+    const reusable = exact && this.#requestSent && this.#parser.keepAlive && !this.#dead;
+    this.#detach();
+    if (reusable) this.#owner.release(this, this.#keepAliveHint);
+    else this.destroy();
+    ex.sink?.end();
+    ex.callbacks.onEnd();
+  }
+
+  #failed(ex: PendingExchange, err: Error): void {
+    if (this.#ex !== ex) return;
+    const nothingRead = !this.#parser.started;
+    const reused = this.#started > 1;
+    this.#ex = undefined;
+    ex.conn = undefined;
+    this.#detach();
+    this.destroy();
+    if (ex.ended) return;
+    const timeout = err instanceof UpstreamError && err.code !== UPSTREAM_CODES.closed;
+    if (reused && nothingRead && !timeout && ex.resendable) {
+      ex.resent = true;
+      this.#owner.resend(ex);
+      return;
+    }
+    ex.fail(err);
+  }
+
+  // Stream the client's body: Content-Length framed (`length` ≥ 0) or chunked (-1).
+  #pumpBody(ex: PendingExchange, body: Readable, length: number): void {
+    const socket = this.#socket;
+    const chunked = length < 0;
+    let sent = 0;
+    const onDrain = (): void => {
+      body.resume();
+    };
+    const onData = (chunk: Buffer): void => {
+      if (chunk.length === 0) return;
+      sent += chunk.length;
+      if (!chunked && sent > length) {
+        this.abort(ex, new UpstreamError(UPSTREAM_CODES.invalidRequest, 'request body longer than its Content-Length'));
+        return;
+      }
+      if (chunked) {
+        socket.cork();
+        socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+        socket.write(chunk);
+        socket.write('\r\n', 'latin1');
+        socket.uncork();
+      } else {
+        socket.write(chunk);
+      }
+      if (socket.writableNeedDrain) {
+        body.pause();
+        socket.once('drain', onDrain);
+      }
+    };
+    const onEnd = (): void => {
+      if (!chunked && sent !== length) {
+        this.abort(ex, new UpstreamError(UPSTREAM_CODES.invalidRequest, 'request body shorter than its Content-Length'));
+        return;
+      }
+      if (chunked) socket.write('0\r\n\r\n', 'latin1');
+      this.#requestSent = true;
+      cleanup();
+    };
+    const onError = (err: Error): void => {
+      this.abort(ex, err);
+    };
+    const cleanup = (): void => {
+      body.removeListener('data', onData);
+      body.removeListener('end', onEnd);
+      body.removeListener('error', onError);
+      socket.removeListener('drain', onDrain);
+      this.#bodyCleanup = undefined;
+    };
+    this.#bodyCleanup = cleanup;
+    if (body.readableEnded) {
+      onEnd();
+      return;
+    }
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', onError);
+  }
+
+  #detach(): void {
+    this.#bodyCleanup?.();
+  }
+
+  #setTimeout(ms: number): void {
+    this.#socket.setTimeout(ms);
+  }
+}

@@ -1,0 +1,123 @@
+// Keep-alive connections to one upstream endpoint. No cap on their number
+// (concurrency is limited per cluster by circuit breaking, upstream/admission.ts);
+// idle connections are reused last-in first-out, so a quiet period lets the
+// oldest ones time out instead of keeping all of them barely alive.
+import { maxHeaderSize } from 'node:http';
+import { H1Connection, PendingExchange } from './connection.ts';
+import type { ConnectionOwner, ConnectTarget, Exchange, ExchangeCallbacks, ExchangeRequest } from './connection.ts';
+import { UPSTREAM_CODES, UpstreamError } from './errors.ts';
+import { serializeHead } from './request-head.ts';
+
+/** Options of one {@link H1Pool}. */
+export interface H1PoolOptions {
+  readonly address: string;
+  readonly port: number;
+  /** HTTP/1.1 over TLS (cluster protocol `https`). */
+  readonly tls: boolean;
+  readonly connectTimeoutMs: number;
+  /** Longest idle time of a kept-alive connection; an upstream's `Keep-Alive: timeout` hint lowers it. */
+  readonly keepAliveTimeoutMs: number;
+}
+
+/** A connection the upstream's hint says to keep for less than this is closed instead. */
+const MIN_IDLE_MS = 1_000;
+
+/** HTTP/1.1 connection pool of one upstream endpoint. */
+export class H1Pool implements ConnectionOwner {
+  readonly #target: ConnectTarget;
+  readonly #keepAliveMs: number;
+  readonly #idle: H1Connection[] = [];
+  readonly #all = new Set<H1Connection>();
+  #closing = false;
+  #drained: (() => void) | undefined;
+
+  constructor(opts: H1PoolOptions) {
+    this.#target = { address: opts.address, port: opts.port, tls: opts.tls, connectTimeoutMs: opts.connectTimeoutMs, maxHeadBytes: maxHeaderSize };
+    this.#keepAliveMs = opts.keepAliveTimeoutMs;
+  }
+
+  /** Open connections, busy and idle. */
+  get connections(): number {
+    return this.#all.size;
+  }
+
+  /** No further request will be taken (closing or closed). */
+  get closed(): boolean {
+    return this.#closing;
+  }
+
+  /** Start one request; its outcome is reported through `callbacks`, never synchronously. */
+  exchange(request: ExchangeRequest, callbacks: ExchangeCallbacks): Exchange {
+    if (this.#closing) return failLater(request, callbacks, new UpstreamError(UPSTREAM_CODES.poolClosed, 'upstream pool is closed'));
+    let head;
+    try {
+      const body = request.body;
+      head = serializeHead(request.method, request.path, request.headers, body === null ? 'none' : Buffer.isBuffer(body) ? 'buffer' : 'stream', Buffer.isBuffer(body) ? body.length : 0);
+    } catch (err) {
+      return failLater(request, callbacks, err as Error);
+    }
+    const ex = new PendingExchange(request, callbacks, head);
+    let conn = this.#idle.pop();
+    while (conn !== undefined && conn.dead) conn = this.#idle.pop();
+    (conn ?? this.#open()).start(ex);
+    return ex;
+  }
+
+  release(conn: H1Connection, keepAliveHintSeconds: number | undefined): void {
+    let ms = this.#keepAliveMs;
+    if (keepAliveHintSeconds !== undefined) ms = Math.min(ms, keepAliveHintSeconds * 1000 - MIN_IDLE_MS);
+    if (this.#closing || ms < MIN_IDLE_MS) {
+      conn.destroy();
+      return;
+    }
+    conn.idle(ms);
+    this.#idle.push(conn);
+  }
+
+  gone(conn: H1Connection): void {
+    this.#all.delete(conn);
+    const i = this.#idle.indexOf(conn);
+    if (i >= 0) this.#idle.splice(i, 1);
+    if (this.#closing && this.#all.size === 0) this.#drained?.();
+  }
+
+  resend(ex: PendingExchange): void {
+    if (this.#closing) {
+      ex.fail(new UpstreamError(UPSTREAM_CODES.poolClosed, 'upstream pool is closed'));
+      return;
+    }
+    this.#open().start(ex);
+  }
+
+  /** Take no more requests; resolves once the requests in flight completed and every connection closed. */
+  close(): Promise<void> {
+    this.#closing = true;
+    for (const conn of this.#idle.splice(0)) conn.destroy();
+    if (this.#all.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const prior = this.#drained;
+      this.#drained = () => {
+        prior?.();
+        resolve();
+      };
+    });
+  }
+
+  /** Close every connection now; requests in flight fail. */
+  destroy(): void {
+    this.#closing = true;
+    for (const conn of this.#all) conn.destroy();
+  }
+
+  #open(): H1Connection {
+    const conn = new H1Connection(this, this.#target);
+    this.#all.add(conn);
+    return conn;
+  }
+}
+
+function failLater(request: ExchangeRequest, callbacks: ExchangeCallbacks, err: Error): Exchange {
+  const ex = new PendingExchange(request, callbacks, { head: '', framing: { kind: 'none' } });
+  queueMicrotask(() => ex.fail(err));
+  return ex;
+}

@@ -1,0 +1,308 @@
+// Incremental parser of HTTP/1.1 responses from an upstream (RFC 9112).
+// Strict where leniency would let one response be read two ways: bare LF,
+// obs-fold, control characters, a malformed or conflicting Content-Length and
+// a malformed chunk size are all errors (the proxy answers 502 and closes the
+// connection), never guessed at. A response framed by Transfer-Encoding and
+// Content-Length together is read by its Transfer-Encoding and its
+// connection is not reused (§6.1).
+import { UPSTREAM_CODES, UpstreamError } from './errors.ts';
+
+/** A final (non-1xx) response head. */
+export interface ResponseHead {
+  readonly status: number;
+  /** Lower-case names; a repeated field is an array in arrival order. */
+  readonly headers: Record<string, string | string[]>;
+  /** The connection may carry another request once this response is read. */
+  readonly keepAlive: boolean;
+  /** Seconds from `Keep-Alive: timeout=N`, when the upstream sent one. */
+  readonly keepAliveHintSeconds: number | undefined;
+}
+
+/** What the parser reports, in order: one head, body chunks, then completion. */
+export interface ResponseEvents {
+  onHead(head: ResponseHead): void;
+  onBody(chunk: Buffer): void;
+  onComplete(): void;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Field values: visible ASCII, SP, HTAB and obs-text; no other control characters.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+// eslint-disable-next-line no-control-regex -- the reason phrase may not hold control characters
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\x00-\x08\x0a-\x1f\x7f]*)?$/;
+const DIGITS = /^\d{1,15}$/;
+const HEX = /^[0-9a-fA-F]{1,13}$/;
+const CRLF_CRLF = Buffer.from('\r\n\r\n');
+/** A chunk-size line, extensions included, may not be longer than this. */
+const MAX_CHUNK_LINE = 4096;
+
+// Parser states (plain numbers: a switch over small integers stays fast).
+const State = { Head: 0, Length: 1, Close: 2, ChunkSize: 3, ChunkData: 4, ChunkDataEnd: 5, Trailers: 6, Done: 7 } as const;
+type State = (typeof State)[keyof typeof State];
+
+function bad(message: string): UpstreamError {
+  return new UpstreamError(UPSTREAM_CODES.badResponse, message);
+}
+
+function commaTokens(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  const out: string[] = [];
+  for (const t of joined.split(',')) {
+    const token = t.trim().toLowerCase();
+    if (token !== '') out.push(token);
+  }
+  return out;
+}
+
+/**
+ * Parser of the responses on one connection, one at a time. `begin` starts a
+ * response; `execute` feeds it bytes and returns how many it used (fewer than
+ * given only once the response is complete); `end` tells it the upstream
+ * closed the connection. Errors are thrown as {@link UpstreamError}.
+ */
+export class ResponseParser {
+  readonly #maxHeadBytes: number;
+  #events: ResponseEvents | undefined;
+  #state: State = State.Done;
+  #noBody = false;
+  #head: Buffer | undefined;
+  #remaining = 0;
+  #line = '';
+  #trailerBytes = 0;
+  #keepAlive = false;
+
+  constructor(maxHeadBytes: number) {
+    this.#maxHeadBytes = maxHeadBytes;
+  }
+
+  /** Expect a new response; `noBody` for a HEAD request, whose response has no body whatever it says. */
+  begin(events: ResponseEvents, noBody: boolean): void {
+    this.#events = events;
+    this.#noBody = noBody;
+    this.#state = State.Head;
+    this.#head = undefined;
+    this.#line = '';
+    this.#trailerBytes = 0;
+  }
+
+  /** The response is complete. */
+  get done(): boolean {
+    return this.#state === State.Done;
+  }
+
+  /** Bytes of the response are pending (a head or body has started). */
+  get started(): boolean {
+    return this.#state !== State.Head || this.#head !== undefined;
+  }
+
+  /** Whether the connection may be reused after the complete response. */
+  get keepAlive(): boolean {
+    return this.#keepAlive;
+  }
+
+  /** Consume bytes; returns how many belonged to the current response. */
+  execute(data: Buffer): number {
+    let offset = 0;
+    while (offset < data.length && this.#state !== State.Done) {
+      switch (this.#state) {
+        case State.Head:
+          offset = this.#readHead(data, offset);
+          break;
+        case State.Length: {
+          const n = Math.min(this.#remaining, data.length - offset);
+          this.#remaining -= n;
+          const chunk = data.subarray(offset, offset + n);
+          offset += n;
+          if (this.#remaining === 0) this.#state = State.Done;
+          this.#events!.onBody(chunk);
+          if (this.#state === State.Done) this.#events!.onComplete();
+          break;
+        }
+        case State.Close: {
+          const chunk = offset === 0 ? data : data.subarray(offset);
+          offset = data.length;
+          this.#events!.onBody(chunk);
+          break;
+        }
+        case State.ChunkSize:
+        case State.ChunkDataEnd:
+        case State.Trailers:
+          offset = this.#readChunkLine(data, offset);
+          break;
+        case State.ChunkData: {
+          const n = Math.min(this.#remaining, data.length - offset);
+          this.#remaining -= n;
+          const chunk = data.subarray(offset, offset + n);
+          offset += n;
+          if (this.#remaining === 0) this.#state = State.ChunkDataEnd;
+          this.#events!.onBody(chunk);
+          break;
+        }
+      }
+    }
+    return offset;
+  }
+
+  /** The upstream closed the connection: completes a close-delimited body, else throws. */
+  end(): void {
+    if (this.#state === State.Close) {
+      this.#state = State.Done;
+      this.#events!.onComplete();
+      return;
+    }
+    if (this.#state !== State.Done) {
+      throw new UpstreamError(UPSTREAM_CODES.closed, this.started ? 'upstream closed the connection mid-response' : 'upstream closed the connection before responding');
+    }
+  }
+
+  #readHead(data: Buffer, offset: number): number {
+    let buf: Buffer;
+    let searchFrom: number;
+    if (this.#head === undefined) {
+      buf = offset === 0 ? data : data.subarray(offset);
+      searchFrom = 0;
+    } else {
+      searchFrom = Math.max(0, this.#head.length - 3);
+      buf = Buffer.concat([this.#head, data.subarray(offset)]);
+    }
+    const end = buf.indexOf(CRLF_CRLF, searchFrom);
+    if (end < 0) {
+      if (buf.length > this.#maxHeadBytes) throw bad(`upstream response head larger than ${this.#maxHeadBytes} bytes`);
+      this.#head = buf;
+      return data.length;
+    }
+    if (end + 4 > this.#maxHeadBytes) throw bad(`upstream response head larger than ${this.#maxHeadBytes} bytes`);
+    const priorBytes = this.#head === undefined ? 0 : this.#head.length;
+    this.#head = undefined;
+    const used = offset + end + 4 - priorBytes;
+    this.#parseHead(buf.toString('latin1', 0, end));
+    return used;
+  }
+
+  #parseHead(text: string): void {
+    const lines = text.split('\r\n');
+    const m = STATUS_LINE.exec(lines[0]!);
+    if (m === null) throw bad('malformed upstream status line');
+    const minor = m[1] === '1';
+    const status = Number(m[2]);
+    const headers: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      const colon = line.indexOf(':');
+      if (colon <= 0) throw bad('malformed upstream header line');
+      const name = line.slice(0, colon);
+      if (!TOKEN.test(name)) throw bad('invalid upstream header name');
+      let start = colon + 1;
+      let stop = line.length;
+      while (start < stop && (line.charCodeAt(start) === 0x20 || line.charCodeAt(start) === 0x09)) start++;
+      while (stop > start && (line.charCodeAt(stop - 1) === 0x20 || line.charCodeAt(stop - 1) === 0x09)) stop--;
+      const value = line.slice(start, stop);
+      if (BAD_VALUE.test(value)) throw bad('invalid character in upstream header value');
+      const key = name.toLowerCase();
+      const prior = headers[key];
+      if (prior === undefined) headers[key] = value;
+      else if (Array.isArray(prior)) prior.push(value);
+      else headers[key] = [prior, value];
+    }
+    if (status < 200) {
+      // 100/102/103 are informational: wait for the final head. 101 answers an
+      // Upgrade this client never asks for.
+      if (status === 101) throw bad('unexpected 101 Switching Protocols');
+      return;
+    }
+    this.#frame(status, minor, headers);
+  }
+
+  #frame(status: number, minor: boolean, headers: Record<string, string | string[]>): void {
+    const connection = commaTokens(headers['connection']);
+    let keepAlive = minor ? !connection.includes('close') : connection.includes('keep-alive');
+    const te = commaTokens(headers['transfer-encoding']);
+    const clValue = headers['content-length'];
+    let length: number | undefined;
+    if (clValue !== undefined) {
+      // Repeated or listed lengths are accepted only when they all agree (RFC 9110 §8.6).
+      const values = commaTokens(clValue);
+      if (values.length === 0 || !values.every((v) => DIGITS.test(v) && v === values[0])) throw bad('invalid upstream Content-Length');
+      length = Number(values[0]);
+    }
+    let state: State;
+    if (this.#noBody || status === 204 || status === 304) {
+      state = State.Done;
+    } else if (te.length > 0) {
+      if (!minor) throw bad('Transfer-Encoding in an HTTP/1.0 response');
+      if (length !== undefined) keepAlive = false;
+      if (te[te.length - 1] === 'chunked') {
+        state = State.ChunkSize;
+      } else {
+        state = State.Close;
+        keepAlive = false;
+      }
+    } else if (length !== undefined) {
+      state = length === 0 ? State.Done : State.Length;
+      this.#remaining = length;
+    } else {
+      state = State.Close;
+      keepAlive = false;
+    }
+    this.#keepAlive = keepAlive;
+    this.#state = state;
+    this.#events!.onHead({ status, headers, keepAlive, keepAliveHintSeconds: keepAlive ? keepAliveHint(headers['keep-alive']) : undefined });
+    if (state === State.Done) this.#events!.onComplete();
+  }
+
+  // Chunk-size lines, the CRLF after chunk data, and trailer lines: all CRLF-terminated lines.
+  #readChunkLine(data: Buffer, offset: number): number {
+    const lf = data.indexOf(0x0a, offset);
+    const stop = lf < 0 ? data.length : lf + 1;
+    this.#line += data.toString('latin1', offset, stop);
+    if (lf < 0) {
+      if (this.#line.length > MAX_CHUNK_LINE) throw bad('upstream chunk line too long');
+      return stop;
+    }
+    const line = this.#line;
+    this.#line = '';
+    if (line.length < 2 || line.charCodeAt(line.length - 2) !== 0x0d) throw bad('bare LF in upstream chunked body');
+    const content = line.slice(0, -2);
+    if (content.includes('\r')) throw bad('stray CR in upstream chunked body');
+    if (this.#state === State.ChunkDataEnd) {
+      if (content !== '') throw bad('chunk data longer than its size');
+      this.#state = State.ChunkSize;
+    } else if (this.#state === State.ChunkSize) {
+      if (content.length > MAX_CHUNK_LINE) throw bad('upstream chunk line too long');
+      const semi = content.indexOf(';');
+      let hex = semi < 0 ? content : content.slice(0, semi);
+      // BWS is allowed before a chunk extension (RFC 9112 §7.1.1).
+      if (semi >= 0) hex = hex.replace(/[ \t]+$/, '');
+      if (!HEX.test(hex)) throw bad('invalid upstream chunk size');
+      const size = parseInt(hex, 16);
+      if (size === 0) {
+        this.#state = State.Trailers;
+      } else {
+        this.#remaining = size;
+        this.#state = State.ChunkData;
+      }
+    } else {
+      // Trailers are read and dropped: HTTP/1.1 clients of a proxy rarely get them.
+      this.#trailerBytes += line.length;
+      if (this.#trailerBytes > this.#maxHeadBytes) throw bad('upstream trailers too large');
+      if (content === '') {
+        this.#state = State.Done;
+        this.#events!.onComplete();
+      } else if (content.indexOf(':') <= 0 || BAD_VALUE.test(content)) {
+        throw bad('malformed upstream trailer line');
+      }
+    }
+    return stop;
+  }
+}
+
+function keepAliveHint(value: string | string[] | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  for (const param of commaTokens(value)) {
+    const m = /^timeout\s*=\s*(\d+)$/.exec(param);
+    if (m !== null) return Number(m[1]);
+  }
+  return undefined;
+}
