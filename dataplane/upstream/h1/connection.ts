@@ -4,10 +4,11 @@
 // first transform); when the sink is full the socket is paused, so a slow
 // client holds back the upstream instead of growing memory.
 //
-// Timeouts are the socket's idle timer, re-armed per phase: the response
-// timeout while waiting for the head, the same timeout between body chunks
-// (nginx's proxy_read_timeout), none while the sink is full, and the pool's
-// keep-alive time while idle.
+// Timeouts are the socket's idle timer, re-armed per phase (and only when its
+// value changes, which is rare: re-arming costs more than the parse): the
+// response timeout while waiting for the head, the same timeout between body
+// chunks (nginx's proxy_read_timeout), none while the sink is full. Idle time
+// in the pool is checked by the pool from `idleSince`, not by a timer.
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
@@ -126,6 +127,12 @@ export class H1Connection implements ResponseEvents {
   #error: Error | undefined;
   #keepAliveHint: number | undefined;
   #bodyCleanup: (() => void) | undefined;
+  #timeoutMs = -1;
+  #held: Buffer | undefined;
+  /** When the connection was last parked in its pool (ms, `performance.now()`). */
+  idleSince = 0;
+  /** How long it may stay parked. */
+  idleMs = 0;
 
   constructor(owner: ConnectionOwner, target: ConnectTarget) {
     this.#owner = owner;
@@ -166,6 +173,7 @@ export class H1Connection implements ResponseEvents {
     ex.conn = this;
     this.#requestSent = false;
     this.#complete = false;
+    this.#held = undefined;
     this.#keepAliveHint = undefined;
     this.#parser.begin(this, ex.request.method === 'HEAD');
     const socket = this.#socket;
@@ -189,8 +197,9 @@ export class H1Connection implements ResponseEvents {
   }
 
   /** Park the connection in its pool's idle list for at most `ms`. */
-  idle(ms: number): void {
-    this.#setTimeout(ms);
+  idle(now: number, ms: number): void {
+    this.idleSince = now;
+    this.idleMs = ms;
   }
 
   /** Close the socket now. */
@@ -231,6 +240,16 @@ export class H1Connection implements ResponseEvents {
   onBody(chunk: Buffer): void {
     const ex = this.#ex;
     if (ex === undefined || ex.ended || chunk.length === 0) return;
+    // The last chunk read is held back until the parser says whether it ends
+    // the response: a small response then goes out as one `end(chunk)`
+    // instead of `write(chunk)` + `end()` (Node sends head and body together
+    // and skips a tick).
+    const held = this.#held;
+    this.#held = chunk;
+    if (held !== undefined) this.#write(ex, held);
+  }
+
+  #write(ex: PendingExchange, chunk: Buffer): void {
     if (!ex.sink!.write(chunk) && !this.#paused) {
       this.#paused = true;
       this.#socket.pause();
@@ -262,7 +281,14 @@ export class H1Connection implements ResponseEvents {
       this.#failed(ex, err as Error);
       return;
     }
-    if (this.#complete && this.#ex === ex) this.#finish(ex, used === data.length);
+    if (this.#ex !== ex) return;
+    if (this.#complete) {
+      this.#finish(ex, used === data.length);
+    } else if (this.#held !== undefined) {
+      const held = this.#held;
+      this.#held = undefined;
+      this.#write(ex, held);
+    }
   }
 
   #onEnd(): void {
@@ -315,7 +341,10 @@ export class H1Connection implements ResponseEvents {
     this.#detach();
     if (reusable) this.#owner.release(this, this.#keepAliveHint);
     else this.destroy();
-    ex.sink?.end();
+    const held = this.#held;
+    this.#held = undefined;
+    if (held !== undefined) ex.sink?.end(held);
+    else ex.sink?.end();
     ex.callbacks.onEnd();
   }
 
@@ -324,6 +353,7 @@ export class H1Connection implements ResponseEvents {
     const nothingRead = !this.#parser.started;
     const reused = this.#started > 1;
     this.#ex = undefined;
+    this.#held = undefined;
     ex.conn = undefined;
     this.#detach();
     this.destroy();
@@ -400,6 +430,8 @@ export class H1Connection implements ResponseEvents {
   }
 
   #setTimeout(ms: number): void {
+    if (ms === this.#timeoutMs) return;
+    this.#timeoutMs = ms;
     this.#socket.setTimeout(ms);
   }
 }

@@ -2,7 +2,10 @@
 // (concurrency is limited per cluster by circuit breaking, upstream/admission.ts);
 // idle connections are reused last-in first-out, so a quiet period lets the
 // oldest ones time out instead of keeping all of them barely alive.
+// A connection idle for longer than its keep-alive time is never handed out
+// (checked when popped); a sweep once a second closes the expired ones.
 import { maxHeaderSize } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { H1Connection, PendingExchange } from './connection.ts';
 import type { ConnectionOwner, ConnectTarget, Exchange, ExchangeCallbacks, ExchangeRequest } from './connection.ts';
 import { UPSTREAM_CODES, UpstreamError } from './errors.ts';
@@ -21,6 +24,7 @@ export interface H1PoolOptions {
 
 /** A connection the upstream's hint says to keep for less than this is closed instead. */
 const MIN_IDLE_MS = 1_000;
+const SWEEP_MS = 1_000;
 
 /** HTTP/1.1 connection pool of one upstream endpoint. */
 export class H1Pool implements ConnectionOwner {
@@ -30,6 +34,7 @@ export class H1Pool implements ConnectionOwner {
   readonly #all = new Set<H1Connection>();
   #closing = false;
   #drained: (() => void) | undefined;
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(opts: H1PoolOptions) {
     this.#target = { address: opts.address, port: opts.port, tls: opts.tls, connectTimeoutMs: opts.connectTimeoutMs, maxHeadBytes: maxHeaderSize };
@@ -57,9 +62,7 @@ export class H1Pool implements ConnectionOwner {
       return failLater(request, callbacks, err as Error);
     }
     const ex = new PendingExchange(request, callbacks, head);
-    let conn = this.#idle.pop();
-    while (conn !== undefined && conn.dead) conn = this.#idle.pop();
-    (conn ?? this.#open()).start(ex);
+    (this.#takeIdle() ?? this.#open()).start(ex);
     return ex;
   }
 
@@ -70,8 +73,9 @@ export class H1Pool implements ConnectionOwner {
       conn.destroy();
       return;
     }
-    conn.idle(ms);
+    conn.idle(performance.now(), ms);
     this.#idle.push(conn);
+    this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_MS).unref();
   }
 
   gone(conn: H1Connection): void {
@@ -92,6 +96,7 @@ export class H1Pool implements ConnectionOwner {
   /** Take no more requests; resolves once the requests in flight completed and every connection closed. */
   close(): Promise<void> {
     this.#closing = true;
+    clearInterval(this.#sweeper);
     for (const conn of this.#idle.splice(0)) conn.destroy();
     if (this.#all.size === 0) return Promise.resolve();
     return new Promise((resolve) => {
@@ -106,7 +111,28 @@ export class H1Pool implements ConnectionOwner {
   /** Close every connection now; requests in flight fail. */
   destroy(): void {
     this.#closing = true;
+    clearInterval(this.#sweeper);
     for (const conn of this.#all) conn.destroy();
+  }
+
+  #takeIdle(): H1Connection | undefined {
+    const now = performance.now();
+    for (let conn = this.#idle.pop(); conn !== undefined; conn = this.#idle.pop()) {
+      if (conn.dead) continue;
+      if (now - conn.idleSince < conn.idleMs) return conn;
+      conn.destroy();
+    }
+    return undefined;
+  }
+
+  // The oldest idle connections are at the bottom of the stack.
+  #sweep(): void {
+    const now = performance.now();
+    while (this.#idle.length > 0 && now - this.#idle[0]!.idleSince >= this.#idle[0]!.idleMs) this.#idle.shift()!.destroy();
+    if (this.#idle.length === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
   }
 
   #open(): H1Connection {

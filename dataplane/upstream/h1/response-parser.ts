@@ -25,12 +25,41 @@ export interface ResponseEvents {
   onComplete(): void;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Field values: visible ASCII, SP, HTAB and obs-text; no other control characters.
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
-// eslint-disable-next-line no-control-regex -- the reason phrase may not hold control characters
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\x00-\x08\x0a-\x1f\x7f]*)?$/;
+// tchar (RFC 9110 §5.6.2), by character code.
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+
+function isToken(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+// Field values and reason phrases: HTAB, SP, visible ASCII and obs-text; no other control character.
+function isFieldValue(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return false;
+  }
+  return true;
+}
+
+const HTTP_1_PREFIX = 'HTTP/1.';
+
+// `HTTP/1.x NNN[ reason]` → NNN, or -1 when malformed.
+function statusOf(s: string, eol: number): number {
+  if (eol < 12 || !s.startsWith(HTTP_1_PREFIX)) return -1;
+  const minor = s.charCodeAt(7);
+  if ((minor !== 0x30 && minor !== 0x31) || s.charCodeAt(8) !== 0x20) return -1;
+  const d1 = s.charCodeAt(9) - 0x30;
+  const d2 = s.charCodeAt(10) - 0x30;
+  const d3 = s.charCodeAt(11) - 0x30;
+  if (d1 < 1 || d1 > 9 || d2 < 0 || d2 > 9 || d3 < 0 || d3 > 9) return -1;
+  if (eol > 12 && (s.charCodeAt(12) !== 0x20 || !isFieldValue(s, 13, eol))) return -1;
+  return d1 * 100 + d2 * 10 + d3;
+}
 const DIGITS = /^\d{1,15}$/;
 const HEX = /^[0-9a-fA-F]{1,13}$/;
 const CRLF_CRLF = Buffer.from('\r\n\r\n');
@@ -47,6 +76,8 @@ function bad(message: string): UpstreamError {
 
 function commaTokens(value: string | string[] | undefined): string[] {
   if (value === undefined) return [];
+  // The usual case, one token (`keep-alive`, `13`), without split and trim.
+  if (typeof value === 'string' && value.indexOf(',') < 0) return value === '' ? [] : [value.toLowerCase()];
   const joined = Array.isArray(value) ? value.join(',') : value;
   const out: string[] = [];
   for (const t of joined.split(',')) {
@@ -182,29 +213,36 @@ export class ResponseParser {
   }
 
   #parseHead(text: string): void {
-    const lines = text.split('\r\n');
-    const m = STATUS_LINE.exec(lines[0]!);
-    if (m === null) throw bad('malformed upstream status line');
-    const minor = m[1] === '1';
-    const status = Number(m[2]);
-    const headers: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      if (colon <= 0) throw bad('malformed upstream header line');
-      const name = line.slice(0, colon);
-      if (!TOKEN.test(name)) throw bad('invalid upstream header name');
+    let eol = text.indexOf('\r\n');
+    if (eol < 0) eol = text.length;
+    const status = statusOf(text, eol);
+    if (status < 0) throw bad('malformed upstream status line');
+    const minor = text.charCodeAt(7) === 0x31;
+    // A plain object is much faster to fill than a prototype-less one; own-property checks keep
+    // names such as `constructor` from reading inherited members, and `__proto__` is refused.
+    const headers: Record<string, string | string[]> = {};
+    let pos = eol + 2;
+    while (pos < text.length) {
+      let end = text.indexOf('\r\n', pos);
+      if (end < 0) end = text.length;
+      const colon = text.indexOf(':', pos);
+      if (colon <= pos || colon > end) throw bad('malformed upstream header line');
+      if (!isToken(text, pos, colon)) throw bad('invalid upstream header name');
       let start = colon + 1;
-      let stop = line.length;
-      while (start < stop && (line.charCodeAt(start) === 0x20 || line.charCodeAt(start) === 0x09)) start++;
-      while (stop > start && (line.charCodeAt(stop - 1) === 0x20 || line.charCodeAt(stop - 1) === 0x09)) stop--;
-      const value = line.slice(start, stop);
-      if (BAD_VALUE.test(value)) throw bad('invalid character in upstream header value');
-      const key = name.toLowerCase();
-      const prior = headers[key];
-      if (prior === undefined) headers[key] = value;
-      else if (Array.isArray(prior)) prior.push(value);
-      else headers[key] = [prior, value];
+      let stop = end;
+      while (start < stop && (text.charCodeAt(start) === 0x20 || text.charCodeAt(start) === 0x09)) start++;
+      while (stop > start && (text.charCodeAt(stop - 1) === 0x20 || text.charCodeAt(stop - 1) === 0x09)) stop--;
+      if (!isFieldValue(text, start, stop)) throw bad('invalid character in upstream header value');
+      const key = text.slice(pos, colon).toLowerCase();
+      if (key === '__proto__') throw bad('invalid upstream header name');
+      const value = text.slice(start, stop);
+      if (!Object.hasOwn(headers, key)) headers[key] = value;
+      else {
+        const prior = headers[key]!;
+        if (Array.isArray(prior)) prior.push(value);
+        else headers[key] = [prior, value];
+      }
+      pos = end + 2;
     }
     if (status < 200) {
       // 100/102/103 are informational: wait for the final head. 101 answers an
@@ -290,7 +328,7 @@ export class ResponseParser {
       if (content === '') {
         this.#state = State.Done;
         this.#events!.onComplete();
-      } else if (content.indexOf(':') <= 0 || BAD_VALUE.test(content)) {
+      } else if (content.indexOf(':') <= 0 || !isFieldValue(content, 0, content.length)) {
         throw bad('malformed upstream trailer line');
       }
     }
