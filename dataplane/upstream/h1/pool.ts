@@ -68,8 +68,12 @@ export class H1Pool implements ConnectionOwner {
 
   release(conn: H1Connection, keepAliveHintSeconds: number | undefined): void {
     let ms = this.#keepAliveMs;
-    if (keepAliveHintSeconds !== undefined) ms = Math.min(ms, keepAliveHintSeconds * 1000 - MIN_IDLE_MS);
-    if (this.#closing || ms < MIN_IDLE_MS) {
+    if (keepAliveHintSeconds !== undefined) {
+      // The upstream's hint, less a margin; kept only if that leaves at least MIN_IDLE_MS.
+      const hinted = keepAliveHintSeconds * 1000 - MIN_IDLE_MS;
+      ms = hinted < MIN_IDLE_MS ? 0 : Math.min(ms, hinted);
+    }
+    if (this.#closing || ms <= 0) {
       conn.destroy();
       return;
     }

@@ -201,6 +201,12 @@ export class ResponseParser {
     const end = buf.indexOf(CRLF_CRLF, searchFrom);
     if (end < 0) {
       if (buf.length > this.#maxHeadBytes) throw bad(`upstream response head larger than ${this.#maxHeadBytes} bytes`);
+      // A head of bare-LF lines never shows the CRLFCRLF that ends it: refuse
+      // it now rather than at the response timeout. (In a complete head, the
+      // name, value and status-line checks catch a stray LF.)
+      for (let lf = buf.indexOf(0x0a, searchFrom); lf >= 0; lf = buf.indexOf(0x0a, lf + 1)) {
+        if (lf === 0 || buf[lf - 1] !== 0x0d) throw bad('bare LF in upstream response head');
+      }
       this.#head = buf;
       return data.length;
     }
