@@ -99,7 +99,8 @@ function where(cf: ProfileNode['callFrame']): string {
   if (nm >= 0) return u.slice(nm + 13).split('/').slice(0, u.slice(nm + 13).startsWith('@') ? 2 : 1).join('/');
   if (u.startsWith('node:')) return u;
   const repo = path.dirname(SOURCE_DATAPLANE_MAIN).replace(/dataplane$/, '');
-  return u.startsWith(repo) ? u.slice(repo.length) : u;
+  // The compiled build lives under .cache/bench-build-<pid>/: name its files as their sources.
+  return u.startsWith(repo) ? u.slice(repo.length).replace(/^\.cache\/bench-build-\d+\//, '') : u;
 }
 
 /** Self time per frame and per file/package, from the sample deltas. */

@@ -13,7 +13,7 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
 
 // Set by the proxy itself; whatever the client sent under these names is
 // replaced (x-forwarded-for is extended, not replaced). `expect` is answered
-// by this server, not the upstream, and undici refuses to send it.
+// by this server, not the upstream.
 const REWRITTEN: ReadonlySet<string> = new Set([
   'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip', 'x-request-id',
   'expect', 'content-length',
