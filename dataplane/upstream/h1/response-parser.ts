@@ -141,16 +141,9 @@ export class ResponseParser {
         case State.Head:
           offset = this.#readHead(data, offset);
           break;
-        case State.Length: {
-          const n = Math.min(this.#remaining, data.length - offset);
-          this.#remaining -= n;
-          const chunk = data.subarray(offset, offset + n);
-          offset += n;
-          if (this.#remaining === 0) this.#state = State.Done;
-          this.#events!.onBody(chunk);
-          if (this.#state === State.Done) this.#events!.onComplete();
+        case State.Length:
+          offset = this.#readCounted(data, offset, State.Done);
           break;
-        }
         case State.Close: {
           const chunk = offset === 0 ? data : data.subarray(offset);
           offset = data.length;
@@ -162,18 +155,22 @@ export class ResponseParser {
         case State.Trailers:
           offset = this.#readChunkLine(data, offset);
           break;
-        case State.ChunkData: {
-          const n = Math.min(this.#remaining, data.length - offset);
-          this.#remaining -= n;
-          const chunk = data.subarray(offset, offset + n);
-          offset += n;
-          if (this.#remaining === 0) this.#state = State.ChunkDataEnd;
-          this.#events!.onBody(chunk);
+        case State.ChunkData:
+          offset = this.#readCounted(data, offset, State.ChunkDataEnd);
           break;
-        }
       }
     }
     return offset;
+  }
+
+  // Body bytes of a known count (Content-Length, or one chunk); `after` is the state once they are all read.
+  #readCounted(data: Buffer, offset: number, after: State): number {
+    const n = Math.min(this.#remaining, data.length - offset);
+    this.#remaining -= n;
+    if (this.#remaining === 0) this.#state = after;
+    this.#events!.onBody(data.subarray(offset, offset + n));
+    if (this.#state === State.Done) this.#events!.onComplete();
+    return offset + n;
   }
 
   /** The upstream closed the connection: completes a close-delimited body, else throws. */
