@@ -203,6 +203,14 @@ describe('proxying', () => {
     expect(seen.headers['x-real-ip']).toBe('127.0.0.1');
   });
 
+  it('sends the endpoint as Host for an HTTP/1.0 request that has none (raw socket)', async () => {
+    const r = await rawExchange(dp.trafficPort, 'GET /echo/no-host HTTP/1.0\r\n\r\n');
+    expect(r.response).toMatch(/^HTTP\/1\.1 200 /);
+    const body = JSON.parse(r.response.slice(r.response.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> };
+    expect(body.headers.host).toBe(`127.0.0.1:${a.port}`);
+    expect(body.headers['x-forwarded-host']).toBeUndefined();
+  });
+
   it('removes hop-by-hop request headers, including those named by Connection (curl)', async () => {
     const res = await curl(`${dp.trafficUrl}/echo/hop`, [
       '-H', 'Connection: keep-alive, X-Secret-Hop',

@@ -922,7 +922,7 @@ describe('request side', () => {
     await until(() => srv.conns[0]?.data.toString('latin1').endsWith('3\r\nabc\r\n') === true, 'first chunk');
     body.push(Buffer.alloc(17, 'x'));
     body.push(null);
-    const expected = `POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n11\r\n${'x'.repeat(17)}\r\n0\r\n\r\n`;
+    const expected = `POST / HTTP/1.1\r\nhost: 127.0.0.1:${srv.port}\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n11\r\n${'x'.repeat(17)}\r\n0\r\n\r\n`;
     await until(() => srv.conns[0]!.data.length >= expected.length, 'the whole body');
     expect(srv.conns[0]!.data.toString('latin1')).toBe(expected);
   });
@@ -931,7 +931,7 @@ describe('request side', () => {
     const srv = await answering(() => ok(''));
     const p = pool(srv.port);
     await send(p, { method: 'POST', path: '/b', headers: ['X-A', '1'], body: Buffer.from('hello') }).done;
-    const expected = 'POST /b HTTP/1.1\r\nX-A: 1\r\ncontent-length: 5\r\n\r\nhello';
+    const expected = `POST /b HTTP/1.1\r\nX-A: 1\r\nhost: 127.0.0.1:${srv.port}\r\ncontent-length: 5\r\n\r\nhello`;
     await until(() => srv.conns[0]!.data.length >= expected.length, 'the body');
     expect(srv.conns[0]!.data.toString('latin1')).toBe(expected);
   });
@@ -942,7 +942,7 @@ describe('request side', () => {
     await send(p, { method: 'POST', headers: [] }).done;
     await send(p, { method: 'GET', headers: [] }).done;
     await send(p, { method: 'GET', headers: [], body: Buffer.alloc(0) }).done;
-    expect(srv.conns[0]!.data.toString('latin1')).toBe('POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\nGET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n');
+    expect(srv.conns[0]!.data.toString('latin1')).toBe(`POST / HTTP/1.1\r\nhost: 127.0.0.1:${srv.port}\r\ncontent-length: 0\r\n\r\nGET / HTTP/1.1\r\nhost: 127.0.0.1:${srv.port}\r\n\r\nGET / HTTP/1.1\r\nhost: 127.0.0.1:${srv.port}\r\n\r\n`);
   });
 
   it('fails with PYSERVE_UPSTREAM_INVALID_REQUEST when a streamed body ends before its Content-Length', async () => {
@@ -954,7 +954,7 @@ describe('request side', () => {
     expectError(a, UPSTREAM_CODES.invalidRequest, 'head');
     expect(a.calls).toEqual(['error']);
     await closedWithin(srv.conns[0]!);
-    expect(srv.conns[0]!.data.toString('latin1')).toBe('GET / HTTP/1.1\r\n\r\nPOST / HTTP/1.1\r\ncontent-length: 10\r\n\r\nabc');
+    expect(srv.conns[0]!.data.toString('latin1')).toBe(`GET / HTTP/1.1\r\nhost: 127.0.0.1:${srv.port}\r\n\r\nPOST / HTTP/1.1\r\nhost: 127.0.0.1:${srv.port}\r\ncontent-length: 10\r\n\r\nabc`);
     expect(srv.conns.length).toBe(1);
   });
 
@@ -966,7 +966,7 @@ describe('request side', () => {
     expectError(a, UPSTREAM_CODES.invalidRequest, 'head');
     expect(a.calls).toEqual(['error']);
     await closedWithin(srv.conns[0]!);
-    expect(srv.conns[0]!.data.toString('latin1')).toBe('GET / HTTP/1.1\r\n\r\nPOST / HTTP/1.1\r\ncontent-length: 5\r\n\r\nabc');
+    expect(srv.conns[0]!.data.toString('latin1')).toBe(`GET / HTTP/1.1\r\nhost: 127.0.0.1:${srv.port}\r\n\r\nPOST / HTTP/1.1\r\nhost: 127.0.0.1:${srv.port}\r\ncontent-length: 5\r\n\r\nabc`);
     expect(srv.conns.length).toBe(1);
   });
 

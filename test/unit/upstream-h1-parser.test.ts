@@ -282,6 +282,12 @@ describe('serializeHead', () => {
     expect(h).toEqual({ head: 'GET /a?b=c HTTP/1.1\r\nHost: h.test\r\nX-B: 2\r\nx-a: 1\r\nX-B: 3\r\nX-Tab: a\tb\r\nX-Latin: caf\xe9\r\n\r\n', framing: { kind: 'none' } });
   });
 
+  it('adds the default Host only when the list has none, in any case', () => {
+    expect(serializeHead('GET', '/', ['X-A', '1'], 'none', 0, '10.0.0.1:8080').head).toBe('GET / HTTP/1.1\r\nX-A: 1\r\nhost: 10.0.0.1:8080\r\n\r\n');
+    expect(serializeHead('GET', '/', ['HOST', 'a.test'], 'none', 0, '10.0.0.1:8080').head).toBe('GET / HTTP/1.1\r\nHOST: a.test\r\n\r\n');
+    expect(serializeHead('GET', '/', ['Hosts', 'x'], 'none', 0, '[fd00::1]:80').head).toBe('GET / HTTP/1.1\r\nHosts: x\r\nhost: [fd00::1]:80\r\n\r\n');
+  });
+
   it.each<[string, string, string[], 'none' | 'buffer' | 'stream', number, string, string]>([
     ['GET without body', 'GET', [], 'none', 0, '', 'none'],
     ['GET with an empty Buffer', 'GET', [], 'buffer', 0, '', 'none'],

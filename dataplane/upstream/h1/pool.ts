@@ -5,6 +5,7 @@
 // A connection idle for longer than its keep-alive time is never handed out
 // (checked when popped); a sweep once a second closes the expired ones.
 import { maxHeaderSize } from 'node:http';
+import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { H1Connection, PendingExchange } from './connection.ts';
 import type { ConnectionOwner, ConnectTarget, Exchange, ExchangeCallbacks, ExchangeRequest } from './connection.ts';
@@ -30,6 +31,8 @@ const SWEEP_MS = 1_000;
 export class H1Pool implements ConnectionOwner {
   readonly #target: ConnectTarget;
   readonly #keepAliveMs: number;
+  /** Host field for a request that carries none: the endpoint itself. */
+  readonly #host: string;
   readonly #idle: H1Connection[] = [];
   readonly #all = new Set<H1Connection>();
   #closing = false;
@@ -39,6 +42,7 @@ export class H1Pool implements ConnectionOwner {
   constructor(opts: H1PoolOptions) {
     this.#target = { address: opts.address, port: opts.port, tls: opts.tls, connectTimeoutMs: opts.connectTimeoutMs, maxHeadBytes: maxHeaderSize };
     this.#keepAliveMs = opts.keepAliveTimeoutMs;
+    this.#host = isIPv6(opts.address) ? `[${opts.address}]:${opts.port}` : `${opts.address}:${opts.port}`;
   }
 
   /** Open connections, busy and idle. */
@@ -57,7 +61,7 @@ export class H1Pool implements ConnectionOwner {
     let head;
     try {
       const body = request.body;
-      head = serializeHead(request.method, request.path, request.headers, body === null ? 'none' : Buffer.isBuffer(body) ? 'buffer' : 'stream', Buffer.isBuffer(body) ? body.length : 0);
+      head = serializeHead(request.method, request.path, request.headers, body === null ? 'none' : Buffer.isBuffer(body) ? 'buffer' : 'stream', Buffer.isBuffer(body) ? body.length : 0, this.#host);
     } catch (err) {
       return failLater(request, callbacks, err as Error);
     }

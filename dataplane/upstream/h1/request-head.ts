@@ -28,19 +28,23 @@ function invalid(message: string): UpstreamError {
  * Build `METHOD target HTTP/1.1` and the fields of the flat `[name, value, …]`
  * list. Framing is the client's: its Content-Length when it gave one, else
  * chunked for a streamed body; the list's own Transfer-Encoding, Connection
- * and Content-Length fields are replaced by that.
+ * and Content-Length fields are replaced by that. Without a Host field in the
+ * list, `defaultHost` is sent (HTTP/1.1 requires one; an HTTP/1.0 client may
+ * have sent none).
  */
-export function serializeHead(method: string, target: string, headers: readonly string[], body: 'none' | 'buffer' | 'stream', bufferLength = 0): SerializedHead {
+export function serializeHead(method: string, target: string, headers: readonly string[], body: 'none' | 'buffer' | 'stream', bufferLength = 0, defaultHost?: string): SerializedHead {
   if (!TOKEN.test(method)) throw invalid('invalid request method');
   if (target.length === 0 || BAD_TARGET.test(target)) throw invalid('invalid request target');
   let head = `${method} ${target} HTTP/1.1\r\n`;
   let declared: string | undefined;
+  let hasHost = false;
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const name = headers[i]!;
     const value = headers[i + 1]!;
     if (!TOKEN.test(name)) throw invalid(`invalid header name ${JSON.stringify(name)}`);
     if (BAD_VALUE.test(value)) throw invalid(`invalid value in header ${name}`);
     const n = name.length;
+    if (n === 4 && !hasHost) hasHost = name.toLowerCase() === 'host';
     if (n === 14 || n === 17 || n === 10) {
       const lower = name.toLowerCase();
       if (lower === 'content-length') {
@@ -52,6 +56,7 @@ export function serializeHead(method: string, target: string, headers: readonly 
     }
     head += `${name}: ${value}\r\n`;
   }
+  if (!hasHost && defaultHost !== undefined) head += `host: ${defaultHost}\r\n`;
   let framing: BodyFraming;
   if (declared !== undefined && !DIGITS.test(declared)) throw invalid('invalid Content-Length');
   if (body === 'buffer') {
