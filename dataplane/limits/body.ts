@@ -2,7 +2,6 @@
 // size limit counts bytes as they pass (chunked bodies have no length up
 // front), and the idle timeout measures the client's silence only.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
@@ -92,15 +91,12 @@ export function limitRequestBody(req: Readable, maxBytes: number, idleMs: number
   return limiter;
 }
 
-// After refusing a body, keep discarding what the client still sends for this
-// long so it can read the answer (nginx's lingering close), then cut.
-const LINGER_MS = 2_000;
-
 /**
  * Answer 413/408 for a body that was refused while streaming, and close the
  * connection: the rest of the body was never read, so the next request on it
- * cannot be found. Until then the body is read and dropped, so a client
- * still sending does not see a reset before it has read the answer.
+ * cannot be found. The HTTP/1.1 server lingers before the close (it reads and
+ * drops what the client still sends), so a client still uploading reads the
+ * answer instead of a reset (server/h1/connection.ts).
  */
 export function replyBodyRefused(req: Readable, res: ServerResponse, ctx: RequestContext, status: number, reason: string): void {
   // HTTP/2 ends just the stream, reset with NO_ERROR once the answer is
@@ -112,39 +108,5 @@ export function replyBodyRefused(req: Readable, res: ServerResponse, ctx: Reques
     return;
   }
   if (!res.headersSent) res.setHeader('connection', 'close');
-  const complete = (req as Readable & { complete?: boolean }).complete;
-  const socket = (req as Readable & { socket?: Socket | null }).socket;
-  // Before the answer goes out: Node closes the socket as soon as it is sent.
-  if (complete !== true && socket) lingerAfterResponse(req, socket);
   replyError(res, ctx, status, reason);
-}
-
-/**
- * Lingering close. Node's HTTP server destroys a `Connection: close` socket
- * once the response is written (`destroySoon`), with the unread rest of the
- * body still arriving: the kernel answers that with a reset, and a client
- * still uploading gets EPIPE or ECONNRESET, often before it read the 413.
- * Instead: send FIN after the response, read and drop the rest of the body,
- * and close when it ends, when the client closes, or after LINGER_MS.
- */
-function lingerAfterResponse(req: Readable, socket: Socket): void {
-  req.unpipe();
-  req.resume();
-  const close = (): void => {
-    clearTimeout(cut);
-    socket.destroy();
-  };
-  const cut = setTimeout(close, LINGER_MS);
-  cut.unref();
-  // The HTTP server's sockets are half-open capable, so end() only sends FIN.
-  (socket as Socket & { destroySoon?: () => void }).destroySoon = () => {
-    socket.end();
-    // Nothing is left unread once the body ended: closing now resets nothing.
-    if (req.readableEnded) close();
-  };
-  req.once('end', () => {
-    if (socket.writableEnded) close();
-  });
-  socket.once('end', close);
-  socket.once('close', () => clearTimeout(cut));
 }

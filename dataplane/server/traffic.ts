@@ -7,18 +7,15 @@
 //   TLS port ──── handshake (SNI, ALPN) ──┬─ ALPN h2 ────────▶ h2Server
 //                                         └─ http/1.1 / none ▶ server
 //
-// So one HTTP/1.1 server and one HTTP/2 server carry every connection, with one
-// request handler, one `upgrade`/`clientError` hook each and one drain.
-// Node keeps a keep-alive connection open after close(), so the drain also
-// marks HTTP/1.1 responses `Connection: close`, closes HTTP/1.1 connections as
-// they turn idle, and sends HTTP/2 sessions a GOAWAY.
-import { createServer, STATUS_CODES } from 'node:http';
-import type { Server, ServerResponse } from 'node:http';
+// So one HTTP/1.1 server (PyServe's own, server/h1/) and one HTTP/2 server
+// (node:http2) carry every connection, with one request handler and one
+// drain. The drain marks HTTP/1.1 responses `Connection: close`, closes
+// HTTP/1.1 connections as they turn idle, and sends HTTP/2 sessions a GOAWAY.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttp2Server } from 'node:http2';
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse, Http2Session, ServerHttp2Session } from 'node:http2';
 import { createServer as createNetServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { Counter } from 'prom-client';
@@ -28,10 +25,11 @@ import type { TlsManager } from '../tls/contexts.ts';
 import { checkContinueHandler, createRequestHandler } from './handler.ts';
 import { DEFAULT_LIMITS } from '../limits/defaults.ts';
 import type { ListenerLimits } from '../limits/defaults.ts';
-import { applyConnectionLimit, clientErrorStatus, http1ServerOptions } from '../limits/server.ts';
+import { applyConnectionLimit } from '../limits/server.ts';
 import { listen } from './listen.ts';
 import type { ListenExtra } from './listen.ts';
 import type { HandlerDeps } from './handler.ts';
+import { H1Server } from './h1/server.ts';
 
 /** Outcome of {@link TrafficServer.drain}. */
 export interface DrainResult {
@@ -87,8 +85,8 @@ export interface TrafficOptions {
 
 /** The traffic listeners. */
 export interface TrafficServer {
-  /** The HTTP/1.1 server behind both ports (attach `upgrade` and `clientError` handlers here). */
-  readonly server: Server;
+  /** The HTTP/1.1 server behind both ports (attach the `upgrade` handler here). */
+  readonly server: H1Server;
   /** The HTTP/2 server behind both ports (h2c with prior knowledge, and h2 over TLS). */
   readonly h2Server: Http2Server;
   /** The sockets that accept connections: plain, then TLS (e.g. for `maxConnections`). */
@@ -148,33 +146,20 @@ export function createTrafficServer(deps: HandlerDeps, opts: TrafficOptions): Tr
     },
   });
 
-  const server = createServer(http1ServerOptions(listenerLimits), handler);
-  // Expect: 100-continue is answered by the handler once the request passed
-  // its checks, so a body over the limit is refused before it is sent.
-  server.on('checkContinue', checkContinueHandler(handler));
-  // This server never listens (the listeners below hand it sockets), but Node
-  // starts its connection tracking — which closeIdleConnections, headersTimeout
-  // and requestTimeout rely on — on 'listening'.
-  server.emit('listening');
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    const inProgress = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (err.code === 'ECONNRESET' || !socket.writable || (inProgress != null && inProgress.headersSent)) {
-      socket.destroy();
-      return;
-    }
-    const status = clientErrorStatus(err, listenerLimits);
-    if (status === undefined) {
-      socket.destroy();
-      return;
-    }
-    const body = `${status} ${STATUS_CODES[status]}\n`;
-    deps.metrics.requests.inc({ route: NO_ROUTE, code: status });
-    deps.log.debug({ code: err.code, reason: err.message }, 'malformed request');
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-      `Content-Length: ${body.length}\r\n\r\n${body}`,
-      () => socket.destroy(),
-    );
+  // The handler is written against node:http's request and response types;
+  // server/h1/ provides the members it uses (and node:http2's compatibility
+  // objects, below, do too).
+  const h1Handler = handler as unknown as (req: unknown, res: unknown) => void;
+  const server = new H1Server({
+    limits: listenerLimits,
+    onRequest: h1Handler,
+    // Expect: 100-continue is answered by the handler once the request passed
+    // its checks, so a body over the limit is refused before it is sent.
+    onCheckContinue: checkContinueHandler(handler) as unknown as (req: unknown, res: unknown) => void,
+    onRefused(status, err) {
+      deps.metrics.requests.inc({ route: NO_ROUTE, code: status });
+      deps.log.debug({ status, reason: err.message }, 'malformed request');
+    },
   });
 
   const h2Server = createHttp2Server({
@@ -248,7 +233,7 @@ export function createTrafficServer(deps: HandlerDeps, opts: TrafficOptions): Tr
       if (h2) {
         h2Server.emit('connection', socket);
       } else {
-        server.emit('connection', socket);
+        server.accept(socket);
         socket.resume();
       }
     };
@@ -274,7 +259,8 @@ export function createTrafficServer(deps: HandlerDeps, opts: TrafficOptions): Tr
   applyConnectionLimit([plain, secure], listenerLimits.maxConnections, deps.metrics.registry);
   secure.on('connection', track);
   secure.on('secureConnection', (socket: TLSSocket) => {
-    (socket.alpnProtocol === 'h2' ? h2Server : server).emit('connection', socket);
+    if (socket.alpnProtocol === 'h2') h2Server.emit('connection', socket);
+    else server.accept(socket);
   });
   secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     const reason = typeof err.code === 'string' && /^[A-Z0-9_]{1,64}$/.test(err.code) ? err.code : 'other';
@@ -316,7 +302,7 @@ export function createTrafficServer(deps: HandlerDeps, opts: TrafficOptions): Tr
       // Connections still sniffing or handshaking belong to neither server yet.
       for (const socket of sockets) socket.destroy();
       await closed;
-      // Stops the connection-checking timer started by the 'listening' above.
+      // Stops the HTTP/1.1 server's timeout sweep.
       server.close();
       return { forced: !finished, cut };
     },

@@ -4,7 +4,7 @@
 // (an extended CONNECT is matched as the GET it stands for) and then share
 // proxyUpgrade.
 import { STATUS_CODES } from 'node:http';
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, Server } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { constants as h2constants } from 'node:http2';
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse, Http2SecureServer, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -39,7 +39,7 @@ export interface UpgradeEntryDeps extends UpgradeDeps {
  * request is served as the plain HTTP/1.1 request it also is (its Upgrade
  * header is dropped as hop-by-hop), as nginx does.
  */
-export function shouldUpgrade(req: IncomingMessage): boolean {
+export function shouldUpgrade(req: { readonly headers: IncomingHttpHeaders }): boolean {
   const upgrade = req.headers.upgrade;
   if (upgrade === undefined) return false;
   return upgrade.split(',').some((t) => {
@@ -152,13 +152,22 @@ function h1Client(socket: Duplex, head: Buffer): UpgradeClient {
   };
 }
 
+/** The request members an upgrade needs (node:http's IncomingMessage has them, and so does server/h1/). */
+export type UpgradeRequest = Pick<IncomingMessage, 'method' | 'url' | 'headers' | 'rawHeaders'>;
+
+/** An HTTP/1.1 server with node:http's upgrade hooks (`shouldUpgradeCallback`, the `upgrade` event). */
+export interface UpgradeSource {
+  shouldUpgradeCallback: (req: { readonly headers: IncomingHttpHeaders }) => boolean;
+  on(event: 'upgrade', listener: (req: UpgradeRequest, socket: Duplex, head: Buffer) => void): unknown;
+}
+
 /**
  * Make `server` (an HTTP/1.1 server, plain or TLS) hand upgrade requests to
  * the proxy: `shouldUpgradeCallback` keeps h2c upgrades on the request path.
  */
-export function attachUpgradeHandler(server: Server, deps: UpgradeEntryDeps): void {
-  (server as Server & { shouldUpgradeCallback: (req: IncomingMessage) => boolean }).shouldUpgradeCallback = shouldUpgrade;
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+export function attachUpgradeHandler(server: UpgradeSource, deps: UpgradeEntryDeps): void {
+  server.shouldUpgradeCallback = shouldUpgrade;
+  server.on('upgrade', (req: UpgradeRequest, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     dispatch(h1Client(socket, head), {
       method: req.method ?? 'GET',

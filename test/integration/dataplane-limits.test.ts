@@ -249,7 +249,9 @@ describe('malformed requests', () => {
     ['a request line that is not one', 'GARBAGE\r\n\r\n', 400],
     ['a bad method', 'G(T / HTTP/1.1\r\nHost: x\r\n\r\n', 400],
     ['a control character in the target', 'GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n', 400],
-    ['an unknown HTTP version', 'GET / HTTP/9.9\r\nHost: x\r\n\r\n', 400],
+    ['a malformed HTTP version', 'GET / HTTP/1.x\r\nHost: x\r\n\r\n', 400],
+    // As nginx: a major version this connection cannot speak is 505, not a syntax error.
+    ['an unknown HTTP version', 'GET / HTTP/9.9\r\nHost: x\r\n\r\n', 505],
     ['a space in a header name', 'GET / HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n', 400],
     ['a header line without a colon', 'GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n', 400],
     ['a NUL byte in a header value', 'GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n', 400],

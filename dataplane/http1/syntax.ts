@@ -1,0 +1,52 @@
+// HTTP/1.1 field syntax (RFC 9110 §5, RFC 9112), shared by the request parser
+// of the traffic server and the response parser of the upstream client.
+
+// tchar (RFC 9110 §5.6.2), by character code.
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+
+/** `s[from, to)` is a non-empty-or-empty run of tchar (callers check emptiness). */
+export function isToken(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+/** Field values and reason phrases: HTAB, SP, visible ASCII and obs-text; no other control character. */
+export function isFieldValue(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return false;
+  }
+  return true;
+}
+
+/** A comma-separated header value (or repeated field) as lower-case tokens, empty ones dropped. */
+export function commaTokens(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  // The usual case, one token (`keep-alive`, `13`), without split and trim.
+  if (typeof value === 'string' && value.indexOf(',') < 0) return value === '' ? [] : [value.toLowerCase()];
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  const out: string[] = [];
+  for (const t of joined.split(',')) {
+    const token = t.trim().toLowerCase();
+    if (token !== '') out.push(token);
+  }
+  return out;
+}
+
+const DIGITS = /^\d{1,15}$/;
+
+/**
+ * The value of Content-Length fields, or undefined when there is none; -1
+ * when malformed. Repeated or listed lengths count only when they all agree
+ * (RFC 9110 §8.6).
+ */
+export function contentLengthOf(value: string | string[] | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const values = commaTokens(value);
+  if (values.length === 0 || !values.every((v) => DIGITS.test(v) && v === values[0])) return -1;
+  return Number(values[0]);
+}

@@ -1,0 +1,58 @@
+// The request half of an HTTP/1.1 exchange on PyServe's own server: the
+// members of node:http's IncomingMessage the request path reads, and the
+// body as a Readable fed by the connection's parser with backpressure.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import type { RequestHead } from './request-parser.ts';
+
+/** What a request needs from its connection. */
+export interface RequestConnection {
+  readonly socket: Socket;
+  /** The consumer wants more body: start reading the socket again. */
+  resumeBody(): void;
+}
+
+/** A client request; its body is the stream itself. */
+export class H1Request extends Readable {
+  readonly method: string;
+  readonly url: string;
+  readonly httpVersion: '1.0' | '1.1';
+  readonly httpVersionMajor = 1;
+  readonly httpVersionMinor: 0 | 1;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawHeaders: string[];
+  readonly trailers: Record<string, string> = {};
+  readonly socket: Socket;
+  /** The whole body was received (true at once for a request without one). */
+  complete: boolean;
+  readonly #conn: RequestConnection;
+
+  constructor(conn: RequestConnection, head: RequestHead) {
+    super();
+    this.#conn = conn;
+    this.socket = conn.socket;
+    this.method = head.method;
+    this.url = head.url;
+    this.httpVersionMinor = head.minor;
+    this.httpVersion = head.minor === 1 ? '1.1' : '1.0';
+    this.headers = head.headers;
+    this.rawHeaders = head.rawHeaders;
+    this.complete = !head.hasBody;
+    if (this.complete) this.push(null);
+  }
+
+  /** `aborted` as node:http reports it: the connection closed before the body was complete. */
+  get aborted(): boolean {
+    return !this.complete && this.destroyed;
+  }
+
+  override _read(): void {
+    this.#conn.resumeBody();
+  }
+}
+
+/** The error a request body fails with when the client goes away mid-body (as node:http). */
+export function abortedError(): Error {
+  return Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+}

@@ -1,0 +1,341 @@
+// The response half of an HTTP/1.1 exchange on PyServe's own server: the
+// subset of node:http's ServerResponse the request path uses (writeHead,
+// setHeader and friends, write/end with backpressure, writeContinue,
+// addTrailers, destroy, 'close'), written straight to the socket. The head is
+// built when the first bytes go out, so `end(body)` on an unframed response
+// can still send a Content-Length instead of a chunked body, and the head
+// and a small body leave in one write.
+import { STATUS_CODES } from 'node:http';
+import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { isFieldValue, isToken } from '../../http1/syntax.ts';
+
+/** What a response needs from its connection. */
+export interface ResponseConnection {
+  readonly socket: Socket;
+  /** The client allows another request on this connection. */
+  readonly keepAlive: boolean;
+  /** HTTP/1.0 client: no chunked coding, Connection: keep-alive must be explicit. */
+  readonly http10: boolean;
+  /** `keep-alive: timeout=N\r\n` telling clients when an idle connection closes, or ''. */
+  readonly keepAliveHint: string;
+  /** The response was finished (`ok`) or abandoned (destroyed before that). */
+  responseDone(res: H1Response, ok: boolean): void;
+}
+
+function headersSentError(): Error {
+  return Object.assign(new Error('Cannot set headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' });
+}
+
+function invalid(code: string, what: string): Error {
+  return Object.assign(new TypeError(`Invalid ${what}`), { code });
+}
+
+// RFC 9110 §6.4.1: no content in these, whatever the handler writes.
+function bodyless(status: number, head: boolean): boolean {
+  return head || status === 204 || status === 304 || status < 200;
+}
+
+// The Date header, rebuilt at most once a second.
+let dateSecond = -1;
+let dateValue = '';
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateValue = new Date(now).toUTCString();
+  }
+  return dateValue;
+}
+
+type Chunk = Buffer | string;
+type Callback = (err?: Error | null) => void;
+
+/** Heads and bodies this small are joined into one string for a single write. */
+const JOIN_LIMIT = 1024;
+
+/** An HTTP/1.1 response written to the connection's socket. */
+export class H1Response extends Writable {
+  statusCode = 200;
+  statusMessage: string | undefined;
+  /** The response head is fixed (writeHead was called or bytes went out), as in node:http. */
+  headersSent = false;
+  readonly socket: Socket;
+  readonly #conn: ResponseConnection;
+  readonly #head: boolean;
+  #headers: OutgoingHttpHeaders = {};
+  #flushed = false;
+  #chunked = false;
+  #noBody = false;
+  /** Body bytes still owed by a Content-Length, or -1 when the response is not length-framed. */
+  #owed = -1;
+  #close = false;
+  #endChunk: Chunk | undefined;
+  #trailers: string | undefined;
+
+  constructor(conn: ResponseConnection, method: string) {
+    // Strings pass through undecoded: a small string body joins the head as it is.
+    super({ decodeStrings: false });
+    this.#conn = conn;
+    this.socket = conn.socket;
+    this.#head = method === 'HEAD';
+  }
+
+  /** The connection closes after this response (the client asked, or `Connection: close` was set). */
+  get closesConnection(): boolean {
+    return this.#close;
+  }
+
+  setHeader(name: string, value: OutgoingHttpHeader): this {
+    if (this.headersSent) throw headersSentError();
+    this.#headers[name.toLowerCase()] = value;
+    return this;
+  }
+
+  appendHeader(name: string, value: OutgoingHttpHeader): this {
+    if (this.headersSent) throw headersSentError();
+    const key = name.toLowerCase();
+    const prior = this.#headers[key];
+    if (prior === undefined) this.#headers[key] = value;
+    else this.#headers[key] = [...(Array.isArray(prior) ? prior : [String(prior)]), ...(Array.isArray(value) ? value : [String(value)])];
+    return this;
+  }
+
+  getHeader(name: string): OutgoingHttpHeader | undefined {
+    return this.#headers[name.toLowerCase()];
+  }
+
+  getHeaders(): OutgoingHttpHeaders {
+    return { ...this.#headers };
+  }
+
+  hasHeader(name: string): boolean {
+    return this.#headers[name.toLowerCase()] !== undefined;
+  }
+
+  removeHeader(name: string): void {
+    if (this.headersSent) throw headersSentError();
+    delete this.#headers[name.toLowerCase()];
+  }
+
+  /** Fix the status and headers (merged over any set before). Nothing is written yet. */
+  writeHead(status: number, reasonOrHeaders?: string | OutgoingHttpHeaders, maybeHeaders?: OutgoingHttpHeaders): this {
+    if (this.headersSent) throw headersSentError();
+    if (!Number.isInteger(status) || status < 100 || status > 999) throw Object.assign(new RangeError(`Invalid status code: ${status}`), { code: 'ERR_HTTP_INVALID_STATUS_CODE' });
+    let headers = maybeHeaders;
+    if (typeof reasonOrHeaders === 'string') this.statusMessage = reasonOrHeaders;
+    else headers = reasonOrHeaders;
+    this.statusCode = status;
+    if (headers !== undefined) {
+      for (const name in headers) {
+        const value = headers[name];
+        if (value !== undefined) this.#headers[name.toLowerCase()] = value;
+      }
+    }
+    // Refuse a bad head now, while the caller can still answer otherwise
+    // (the framing is decided again when the first bytes go out).
+    this.#render(undefined);
+    this.headersSent = true;
+    return this;
+  }
+
+  /** `100 Continue`, for a request that asked with `Expect: 100-continue`. */
+  writeContinue(): void {
+    if (!this.#flushed) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+  }
+
+  /** Trailer fields, sent after a chunked body (dropped otherwise, as node:http does for unchunked bodies). */
+  addTrailers(trailers: OutgoingHttpHeaders | readonly [string, string][]): void {
+    let out = '';
+    const add = (name: string, value: OutgoingHttpHeader): void => {
+      for (const v of Array.isArray(value) ? value : [value]) {
+        const s = String(v);
+        if (!isToken(name, 0, name.length) || name.length === 0) throw invalid('ERR_INVALID_HTTP_TOKEN', `trailer name "${name}"`);
+        if (!isFieldValue(s, 0, s.length)) throw invalid('ERR_INVALID_CHAR', `character in trailer "${name}"`);
+        out += `${name}: ${s}\r\n`;
+      }
+    };
+    if (Array.isArray(trailers)) for (const [n, v] of trailers as [string, string][]) add(n, v);
+    else for (const n in trailers) if ((trailers as OutgoingHttpHeaders)[n] !== undefined) add(n, (trailers as OutgoingHttpHeaders)[n]!);
+    this.#trailers = (this.#trailers ?? '') + out;
+  }
+
+  override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
+    // Remember the last chunk so its write can carry the end of the body too.
+    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') this.#endChunk = chunk as Chunk;
+    return super.end(chunk as Chunk, encoding as BufferEncoding, cb as () => void);
+  }
+
+  // The head as text; `lastBody` is the whole body when it is known now (end(chunk) before any write).
+  #render(lastBody: number | undefined): string {
+    const status = this.statusCode;
+    const reason = this.statusMessage ?? STATUS_CODES[status] ?? 'unknown';
+    if (!isFieldValue(reason, 0, reason.length)) throw invalid('ERR_INVALID_CHAR', 'character in status message');
+    let head = `HTTP/1.1 ${status} ${reason}\r\n`;
+    let length: number | undefined;
+    let close = !this.#conn.keepAlive;
+    let hasDate = false;
+    const headers = this.#headers;
+    for (const name in headers) {
+      const value = headers[name]!;
+      if (name.length === 0 || !isToken(name, 0, name.length)) throw invalid('ERR_INVALID_HTTP_TOKEN', `header name "${name}"`);
+      if (name === 'content-length') {
+        length = Number(value);
+        if (!Number.isSafeInteger(length) || length < 0) throw invalid('ERR_HTTP_INVALID_HEADER_VALUE', 'Content-Length');
+        continue;
+      } else if (name === 'transfer-encoding') {
+        // Framing is this server's business; a handler's value would contradict it.
+        continue;
+      } else if (name === 'connection') {
+        if (/\bclose\b/i.test(String(value))) close = true;
+        continue;
+      } else if (name === 'date') {
+        hasDate = true;
+      }
+      if (Array.isArray(value)) {
+        for (const v of value) head += this.#line(name, String(v));
+      } else {
+        head += this.#line(name, typeof value === 'string' ? value : String(value));
+      }
+    }
+    if (!hasDate) head += `date: ${httpDate()}\r\n`;
+    const noBody = bodyless(status, this.#head);
+    let chunked = false;
+    if (length !== undefined) {
+      head += `content-length: ${length}\r\n`;
+    } else if (status === 204 || status === 304 || status < 200) {
+      // No framing header at all for these.
+    } else if (lastBody !== undefined) {
+      length = lastBody;
+      if (!this.#head) head += `content-length: ${length}\r\n`;
+    } else if (this.#head) {
+      // A HEAD answer describes the GET one without sending it; unknown length stays unknown.
+    } else if (this.#conn.http10) {
+      // HTTP/1.0 has no chunked coding: the body ends when the connection does.
+      close = true;
+    } else {
+      head += 'transfer-encoding: chunked\r\n';
+      chunked = true;
+    }
+    if (close) head += 'connection: close\r\n';
+    else head += this.#conn.http10 ? `connection: keep-alive\r\n${this.#conn.keepAliveHint}` : this.#conn.keepAliveHint;
+    this.#close = close;
+    this.#noBody = noBody;
+    this.#chunked = chunked && !noBody;
+    this.#owed = noBody || length === undefined ? -1 : length;
+    return head + '\r\n';
+  }
+
+  #line(name: string, value: string): string {
+    if (!isFieldValue(value, 0, value.length)) throw invalid('ERR_INVALID_CHAR', `character in header content ["${name}"]`);
+    return `${name}: ${value}\r\n`;
+  }
+
+  override _write(chunk: Chunk, encoding: BufferEncoding, cb: Callback): void {
+    const last = chunk === this.#endChunk;
+    this.#send(chunk, encoding, last, cb);
+  }
+
+  override _final(cb: Callback): void {
+    if (!this.#flushed) {
+      this.#send(undefined, 'latin1', true, cb);
+      return;
+    }
+    if (this.#chunked) {
+      this.#chunked = false;
+      this.socket.write(`0\r\n${this.#trailers ?? ''}\r\n`, 'latin1');
+    }
+    if (this.#owed > 0) {
+      // Fewer bytes than the Content-Length promised: the client must not take it as complete.
+      cb(Object.assign(new Error(`response body ${this.#owed} bytes shorter than its Content-Length`), { code: 'ERR_HTTP_CONTENT_LENGTH_MISMATCH' }));
+      return;
+    }
+    cb();
+  }
+
+  #send(chunk: Chunk | undefined, encoding: BufferEncoding, last: boolean, cb: Callback): void {
+    const socket = this.socket;
+    const size = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
+    let head = '';
+    if (!this.#flushed) {
+      try {
+        // The whole body is known when the first write is the last: it gets a Content-Length.
+        head = this.#render(last ? size : undefined);
+      } catch (err) {
+        cb(err as Error);
+        return;
+      }
+      this.headersSent = true;
+      this.#flushed = true;
+    }
+    if (this.#noBody || size === 0) {
+      if (head !== '') socket.write(head, 'latin1');
+      if (last && this.#chunked) {
+        this.#chunked = false;
+        socket.write(`0\r\n${this.#trailers ?? ''}\r\n`, 'latin1');
+      }
+      this.#afterWrite(cb);
+      return;
+    }
+    if (this.#owed >= 0) {
+      if (size > this.#owed) {
+        cb(Object.assign(new Error('response body longer than its Content-Length'), { code: 'ERR_HTTP_CONTENT_LENGTH_MISMATCH' }));
+        return;
+      }
+      this.#owed -= size;
+    }
+    let prefix = head;
+    let suffix = '';
+    if (this.#chunked) {
+      prefix += `${size.toString(16)}\r\n`;
+      suffix = '\r\n';
+      if (last) {
+        suffix += `0\r\n${this.#trailers ?? ''}\r\n`;
+        this.#chunked = false;
+      }
+    }
+    if (typeof chunk === 'string' && (encoding === 'latin1' || encoding === 'binary' || encoding === 'ascii')) {
+      socket.write(prefix + chunk + suffix, 'latin1');
+    } else if (size <= JOIN_LIMIT && Buffer.isBuffer(chunk)) {
+      socket.write(prefix + chunk.toString('latin1', 0, size) + suffix, 'latin1');
+    } else {
+      socket.cork();
+      if (prefix !== '') socket.write(prefix, 'latin1');
+      socket.write(chunk!, encoding);
+      if (suffix !== '') socket.write(suffix, 'latin1');
+      process.nextTick(uncork, socket);
+    }
+    this.#afterWrite(cb);
+  }
+
+  #afterWrite(cb: Callback): void {
+    if (!this.socket.writableNeedDrain) {
+      cb();
+      return;
+    }
+    // Backpressure: the caller's next write waits for the socket.
+    const onDrain = (): void => {
+      this.socket.off('close', onDrain);
+      this.socket.off('drain', onDrain);
+      cb();
+    };
+    this.socket.once('drain', onDrain);
+    this.socket.once('close', onDrain);
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#conn.responseDone(this, this.writableFinished && err === null);
+    cb(err);
+  }
+}
+
+function uncork(socket: Socket): void {
+  socket.uncork();
+}
+
+/** Type guard for code that serves both node:http and this server. */
+export function isH1Response(res: unknown): res is H1Response {
+  return res instanceof H1Response;
+}
