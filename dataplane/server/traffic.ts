@@ -11,7 +11,7 @@
 // (node:http2) carry every connection, with one request handler and one
 // drain. The drain marks HTTP/1.1 responses `Connection: close`, closes
 // HTTP/1.1 connections as they turn idle, and sends HTTP/2 sessions a GOAWAY.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { createServer as createHttp2Server } from 'node:http2';
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse, Http2Session, ServerHttp2Session } from 'node:http2';
 import { createServer as createNetServer } from 'node:net';

@@ -52,6 +52,7 @@ export type Phase = (typeof Phase)[keyof typeof Phase];
 // close), and never longer than LINGER_MAX_MS in all.
 const LINGER_IDLE_MS = 2_000;
 const LINGER_MAX_MS = 30_000;
+const KEEPALIVE_GRACE_MS = 1_000;
 
 /** A client connection speaking HTTP/1.x. */
 export class H1ServerConnection implements RequestEvents, RequestConnection, ResponseConnection {
@@ -168,7 +169,7 @@ export class H1ServerConnection implements RequestEvents, RequestConnection, Res
 
   onBody(chunk: Buffer): void {
     if (this.#discard) return;
-    if (!this.#req!.push(chunk)) {
+    if (!this.#req!.pushBody(chunk)) {
       this.#pausedForBody = true;
       this.socket.pause();
     }
@@ -177,8 +178,8 @@ export class H1ServerConnection implements RequestEvents, RequestConnection, Res
   onComplete(): void {
     const req = this.#req!;
     if (!req.complete) {
-      req.complete = true;
-      if (!this.#discard) req.push(null);
+      if (this.#discard) req.complete = true;
+      else req.endBody();
     }
     if (this.phase === Phase.Body) this.phase = Phase.Waiting;
   }
@@ -346,7 +347,9 @@ export class H1ServerConnection implements RequestEvents, RequestConnection, Res
   check(now: number, timeouts: { headersMs: number; requestMs: number; keepAliveMs: number }): void {
     switch (this.phase) {
       case Phase.Idle:
-        if (timeouts.keepAliveMs > 0 && now - this.since >= timeouts.keepAliveMs) this.socket.destroy();
+        // As node:http: a second past the advertised `timeout=`, so a client
+        // reusing the connection right at that limit does not race the close.
+        if (timeouts.keepAliveMs > 0 && now - this.since >= timeouts.keepAliveMs + KEEPALIVE_GRACE_MS) this.socket.destroy();
         return;
       case Phase.Head:
         if (timeouts.headersMs > 0 && now - this.since >= timeouts.headersMs) this.refuse(new RequestError(408, 'request head not received in time'));

@@ -27,6 +27,7 @@ export class H1Request extends Readable {
   /** The whole body was received (true at once for a request without one). */
   complete: boolean;
   readonly #conn: RequestConnection;
+  #eof = false;
 
   constructor(conn: RequestConnection, head: RequestHead) {
     super();
@@ -39,7 +40,6 @@ export class H1Request extends Readable {
     this.headers = head.headers;
     this.rawHeaders = head.rawHeaders;
     this.complete = !head.hasBody;
-    if (this.complete) this.push(null);
   }
 
   /** `aborted` as node:http reports it: the connection closed before the body was complete. */
@@ -48,7 +48,25 @@ export class H1Request extends Readable {
   }
 
   override _read(): void {
-    this.#conn.resumeBody();
+    // A request without a body ends when first read: most are never read at all.
+    if (this.complete && !this.#eof) {
+      this.#eof = true;
+      this.push(null);
+    } else {
+      this.#conn.resumeBody();
+    }
+  }
+
+  /** Body bytes from the parser; false when the consumer is behind. */
+  pushBody(chunk: Buffer): boolean {
+    return this.push(chunk);
+  }
+
+  /** The body is complete. */
+  endBody(): void {
+    this.complete = true;
+    this.#eof = true;
+    this.push(null);
   }
 }
 

@@ -35,7 +35,6 @@ export class H1Server extends EventEmitter {
   shouldUpgradeCallback: (req: { readonly headers: IncomingHttpHeaders }) => boolean = () => true;
   /** Time to receive a request head, ms (0: none). */
   readonly headersTimeout: number;
-  readonly #opts: H1ServerOptions;
   readonly #conns = new Set<H1ServerConnection>();
   readonly #timer: NodeJS.Timeout;
   readonly #timeouts: { headersMs: number; requestMs: number; keepAliveMs: number };
@@ -43,7 +42,6 @@ export class H1Server extends EventEmitter {
 
   constructor(opts: H1ServerOptions) {
     super();
-    this.#opts = opts;
     const l = opts.limits;
     // The head is part of the request: the shorter of the two timeouts applies to it.
     this.headersTimeout = Math.min(l.clientHeaderTimeoutMs || Infinity, l.clientRequestTimeoutMs || Infinity);
