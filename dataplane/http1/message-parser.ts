@@ -152,7 +152,17 @@ export abstract class MessageParser {
     const stop = lf < 0 ? data.length : lf + 1;
     this.#line += data.toString('latin1', offset, stop);
     if (lf < 0) {
-      if (this.#line.length > MAX_CHUNK_LINE) throw this.fail('chunk-line-too-long');
+      // The same verdicts, however the line is split: the limits of a whole
+      // line apply to the part in hand (a trailing CR may still be the CRLF's).
+      const line = this.#line;
+      const content = line.charCodeAt(line.length - 1) === 0x0d ? line.length - 1 : line.length;
+      if (this.state === State.ChunkDataEnd) {
+        if (content > 0) throw this.fail('chunk-too-long');
+      } else if (this.state === State.Trailers) {
+        if (this.#trailerBytes + line.length > this.maxHeadBytes) throw this.fail('trailers-too-large');
+      } else if (content > MAX_CHUNK_LINE) {
+        throw this.fail('chunk-line-too-long');
+      }
       return stop;
     }
     const line = this.#line;

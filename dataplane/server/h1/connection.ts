@@ -31,6 +31,15 @@ export interface ConnectionHost {
   forget(conn: H1ServerConnection): void;
 }
 
+/** The client timeouts a connection's check applies, ms (0: none). */
+export interface ConnectionTimeouts {
+  readonly headersMs: number;
+  readonly requestMs: number;
+  readonly keepAliveMs: number;
+  /** Silence while an unread body is dropped. */
+  readonly bodyIdleMs: number;
+}
+
 /** Where the connection is between requests, for the timeouts. */
 export const Phase = {
   /** Between requests: the keep-alive timeout runs. */
@@ -74,6 +83,10 @@ export class H1ServerConnection implements RequestEvents, RequestConnection, Res
   #refused = false;
   #clientEnded = false;
   #pausedForBody = false;
+  /** The request asked `Expect: 100-continue` for a body. */
+  #awaitingContinue = false;
+  /** Last body bytes while dropping an unread body (for the body idle timeout). */
+  #lastBodyAt = 0;
 
   constructor(socket: Socket, host: ConnectionHost) {
     this.socket = socket;
@@ -84,6 +97,10 @@ export class H1ServerConnection implements RequestEvents, RequestConnection, Res
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
+  }
+
+  get awaitingContinue(): boolean {
+    return this.#awaitingContinue && !this.#parser.done;
   }
 
   get keepAliveHint(): string {
@@ -156,19 +173,25 @@ export class H1ServerConnection implements RequestEvents, RequestConnection, Res
     }
     const res = new H1Response(this, head.method);
     this.#res = res;
-    const expect = head.headers.expect;
+    // RFC 9110 §10.1.1: an HTTP/1.0 request's expectation is ignored.
+    const expect = head.minor === 1 ? head.headers.expect : undefined;
     if (expect !== undefined) {
-      if (head.minor === 1 && expect.toLowerCase() === '100-continue') {
+      if (expect.toLowerCase() === '100-continue') {
+        this.#awaitingContinue = head.hasBody;
         this.#host.checkContinue(req, res);
         return;
       }
       throw new RequestError(417, `expectation "${expect}" is not supported`);
     }
+    this.#awaitingContinue = false;
     this.#host.request(req, res);
   }
 
   onBody(chunk: Buffer): void {
-    if (this.#discard) return;
+    if (this.#discard) {
+      this.#lastBodyAt = Date.now();
+      return;
+    }
     if (!this.#req!.pushBody(chunk)) {
       this.#pausedForBody = true;
       this.socket.pause();
@@ -207,6 +230,7 @@ export class H1ServerConnection implements RequestEvents, RequestConnection, Res
       // Answered before the body was read (a 404 to a POST): drop the rest
       // of it, then carry on with the next request.
       this.#discard = true;
+      this.#lastBodyAt = Date.now();
       this.#pausedForBody = false;
       this.socket.resume();
       return;
@@ -311,6 +335,9 @@ export class H1ServerConnection implements RequestEvents, RequestConnection, Res
     socket.off('end', this.#onEnd);
     socket.off('error', this.#onError);
     socket.off('close', this.#onClose);
+    // Stop the flow until the new owner reads (as node:http): bytes arriving
+    // before it attaches its listener would otherwise be dropped.
+    (socket as { readableFlowing: boolean | null }).readableFlowing = null;
     this.#host.forget(this);
     this.#host.upgrade(this.#req!, socket, head);
   }
@@ -344,7 +371,7 @@ export class H1ServerConnection implements RequestEvents, RequestConnection, Res
   };
 
   /** Apply the timeouts at `now`; called by the server's sweep. */
-  check(now: number, timeouts: { headersMs: number; requestMs: number; keepAliveMs: number }): void {
+  check(now: number, timeouts: ConnectionTimeouts): void {
     switch (this.phase) {
       case Phase.Idle:
         // As node:http: a second past the advertised `timeout=`, so a client
@@ -356,6 +383,8 @@ export class H1ServerConnection implements RequestEvents, RequestConnection, Res
         return;
       case Phase.Body:
         if (timeouts.requestMs > 0 && now - this.since >= timeouts.requestMs) this.refuse(new RequestError(408, 'request not received in time'));
+        // The rest of a body nobody reads: a client gone silent is not waited for.
+        else if (this.#discard && timeouts.bodyIdleMs > 0 && now - this.#lastBodyAt >= timeouts.bodyIdleMs) this.socket.destroy();
         return;
       default:
     }

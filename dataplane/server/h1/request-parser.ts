@@ -73,16 +73,13 @@ function isTarget(s: string, from: number, to: number): boolean {
 /** Parser of the requests on one client connection, one at a time. */
 export class RequestParser extends MessageParser {
   readonly #maxUriBytes: number;
+  /** A CR before the request line, waiting for its LF. */
+  #cr = false;
 
   /** `maxHeadBytes` bounds the request line and fields together; a longer request line alone gets 414. */
   constructor(maxHeadBytes: number, maxUriBytes: number) {
     super(maxHeadBytes);
     this.#maxUriBytes = maxUriBytes;
-  }
-
-  /** Expect a new request. */
-  begin(events: RequestEvents): void {
-    this.reset(events);
   }
 
   /** Bytes of a request are pending, past any empty lines before it. */
@@ -92,14 +89,19 @@ export class RequestParser extends MessageParser {
 
   protected override readHead(data: Buffer, offset: number): number {
     // RFC 9112 §2.2: empty lines before a request line are ignored (some
-    // clients send a CRLF after a POST body).
+    // clients send a CRLF after a POST body). A CR must be followed by LF,
+    // possibly in the next piece.
     if (!this.started) {
-      while (offset < data.length && (data[offset] === 0x0d || data[offset] === 0x0a)) {
-        if (data[offset] === 0x0a) {
-          offset++;
-          continue;
+      while (offset < data.length) {
+        const c = data[offset]!;
+        if (this.#cr) {
+          if (c !== 0x0a) throw new RequestError(400, 'stray CR before the request line');
+          this.#cr = false;
+        } else if (c === 0x0d) {
+          this.#cr = true;
+        } else if (c !== 0x0a) {
+          break;
         }
-        if (offset + 1 < data.length && data[offset + 1] !== 0x0a) throw new RequestError(400, 'stray CR before the request line');
         offset++;
       }
       if (offset === data.length) return offset;
@@ -107,9 +109,21 @@ export class RequestParser extends MessageParser {
     return super.readHead(data, offset);
   }
 
+  /** Expect a new request. */
+  begin(events: RequestEvents): void {
+    this.reset(events);
+    this.#cr = false;
+  }
+
   protected override checkPartialHead(buf: Buffer): void {
-    // No line break yet and already past the URI limit: the request line is what is too long.
-    if (buf.length > this.#maxUriBytes + 32 && buf.indexOf(0x0a) < 0) throw new RequestError(414, `request line longer than ${this.#maxUriBytes} bytes`);
+    // No line break yet and the target already past the URI limit: refuse
+    // now rather than buffer up to the head limit.
+    if (buf.indexOf(0x0a) >= 0) return;
+    const sp1 = buf.indexOf(0x20);
+    if (sp1 < 0) return;
+    const sp2 = buf.indexOf(0x20, sp1 + 1);
+    const target = (sp2 < 0 ? buf.length : sp2) - sp1 - 1;
+    if (target > this.#maxUriBytes) throw new RequestError(414, `request target longer than ${this.#maxUriBytes} bytes`);
   }
 
   protected override fail(failure: ParseFailure, buffered?: Buffer): Error {
@@ -157,7 +171,8 @@ export class RequestParser extends MessageParser {
       const value = text.slice(start, stop);
       raw.push(name, value);
       const key = name.toLowerCase();
-      const prior = headers[key];
+      // Own properties only: `constructor` and friends are plain field names here.
+      const prior = Object.hasOwn(headers, key) ? headers[key] : undefined;
       if (prior === undefined) {
         // `__proto__` as a key would set the prototype: kept in rawHeaders only.
         if (key === '__proto__') throw new RequestError(400, 'invalid header name');

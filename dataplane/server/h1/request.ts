@@ -57,6 +57,13 @@ export class H1Request extends Readable {
     }
   }
 
+  // As node:http: the error goes to listeners only. A request refused before
+  // any handler saw it, or one whose handler never reads the body, has none,
+  // and an unheard 'error' would take the process down.
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    cb(this.listenerCount('error') > 0 ? err : null);
+  }
+
   /** Body bytes from the parser; false when the consumer is behind. */
   pushBody(chunk: Buffer): boolean {
     return this.push(chunk);

@@ -18,6 +18,8 @@ export interface ResponseConnection {
   readonly keepAlive: boolean;
   /** HTTP/1.0 client: no chunked coding, Connection: keep-alive must be explicit. */
   readonly http10: boolean;
+  /** The request asked `Expect: 100-continue` and its body has not arrived: without a 100, the connection must close. */
+  readonly awaitingContinue: boolean;
   /** `keep-alive: timeout=N\r\n` telling clients when an idle connection closes, or ''. */
   readonly keepAliveHint: string;
   /** The response was finished (`ok`) or abandoned (destroyed before that). */
@@ -30,6 +32,15 @@ function headersSentError(): Error {
 
 function invalid(code: string, what: string): Error {
   return Object.assign(new TypeError(`Invalid ${what}`), { code });
+}
+
+// As node:http's setHeader: a bad name or value is refused where it is set.
+function checkField(name: string, value: OutgoingHttpHeader): void {
+  if (name.length === 0 || !isToken(name, 0, name.length)) throw invalid('ERR_INVALID_HTTP_TOKEN', `header name "${name}"`);
+  for (const v of Array.isArray(value) ? value : [value]) {
+    const s = String(v);
+    if (!isFieldValue(s, 0, s.length)) throw invalid('ERR_INVALID_CHAR', `character in header content ["${name}"]`);
+  }
 }
 
 // RFC 9110 §6.4.1: no content in these, whatever the handler writes.
@@ -72,7 +83,10 @@ export class H1Response extends Writable {
   /** Body bytes still owed by a Content-Length, or -1 when the response is not length-framed. */
   #owed = -1;
   #close = false;
-  #endChunk: Chunk | undefined;
+  /** Writes handed to the stream, and which of them (1-based) end() gave; 0 for none. */
+  #queued = 0;
+  #sent = 0;
+  #endIndex = 0;
   #trailers: string | undefined;
 
   constructor(conn: ResponseConnection, method: string) {
@@ -90,12 +104,14 @@ export class H1Response extends Writable {
 
   setHeader(name: string, value: OutgoingHttpHeader): this {
     if (this.headersSent) throw headersSentError();
+    checkField(name, value);
     this.#headers[name.toLowerCase()] = value;
     return this;
   }
 
   appendHeader(name: string, value: OutgoingHttpHeader): this {
     if (this.headersSent) throw headersSentError();
+    checkField(name, value);
     const key = name.toLowerCase();
     const prior = this.#headers[key];
     if (prior === undefined) this.#headers[key] = value;
@@ -127,23 +143,38 @@ export class H1Response extends Writable {
     let headers = maybeHeaders;
     if (typeof reasonOrHeaders === 'string') this.statusMessage = reasonOrHeaders;
     else headers = reasonOrHeaders;
-    this.statusCode = status;
+    const prior = this.#headers;
+    const priorStatus = this.statusCode;
     if (headers !== undefined) {
+      const merged: OutgoingHttpHeaders = { ...prior };
       for (const name in headers) {
         const value = headers[name];
-        if (value !== undefined) this.#headers[name.toLowerCase()] = value;
+        if (value !== undefined) merged[name.toLowerCase()] = value;
       }
+      this.#headers = merged;
     }
-    // Refuse a bad head now, while the caller can still answer otherwise
-    // (the framing is decided again when the first bytes go out).
-    this.#render(undefined);
+    this.statusCode = status;
+    try {
+      // Refuse a bad head now, while the caller can still answer otherwise
+      // (the framing is decided again when the first bytes go out).
+      this.#render(undefined);
+    } catch (err) {
+      this.#headers = prior;
+      this.statusCode = priorStatus;
+      throw err;
+    }
     this.headersSent = true;
     return this;
   }
 
+  /** `100 Continue` was sent. */
+  continueSent = false;
+
   /** `100 Continue`, for a request that asked with `Expect: 100-continue`. */
   writeContinue(): void {
-    if (!this.#flushed) this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+    if (this.#flushed || this.continueSent) return;
+    this.continueSent = true;
+    this.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
   }
 
   /** Trailer fields, sent after a chunked body (dropped otherwise, as node:http does for unchunked bodies). */
@@ -162,9 +193,15 @@ export class H1Response extends Writable {
     this.#trailers = (this.#trailers ?? '') + out;
   }
 
+  override write(chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+    this.#queued++;
+    return super.write(chunk, encoding as BufferEncoding, cb as () => void);
+  }
+
   override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
-    // Remember the last chunk so its write can carry the end of the body too.
-    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') this.#endChunk = chunk as Chunk;
+    // Note which write is the last (by position: the same bytes may have been
+    // written before), so it can carry the end of the body too.
+    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function' && !this.writableEnded) this.#endIndex = ++this.#queued;
     return super.end(chunk as Chunk, encoding as BufferEncoding, cb as () => void);
   }
 
@@ -175,7 +212,9 @@ export class H1Response extends Writable {
     if (!isFieldValue(reason, 0, reason.length)) throw invalid('ERR_INVALID_CHAR', 'character in status message');
     let head = `HTTP/1.1 ${status} ${reason}\r\n`;
     let length: number | undefined;
-    let close = !this.#conn.keepAlive;
+    // Answered without `100 Continue`: the client may or may not send the body
+    // now, so where the next request starts is unknown (node:http closes too).
+    let close = !this.#conn.keepAlive || (this.#conn.awaitingContinue && !this.continueSent);
     let hasDate = false;
     const headers = this.#headers;
     for (const name in headers) {
@@ -234,8 +273,7 @@ export class H1Response extends Writable {
   }
 
   override _write(chunk: Chunk, encoding: BufferEncoding, cb: Callback): void {
-    const last = chunk === this.#endChunk;
-    this.#send(chunk, encoding, last, cb);
+    this.#send(chunk, encoding, ++this.#sent === this.#endIndex, cb);
   }
 
   override _final(cb: Callback): void {

@@ -10,13 +10,14 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ListenerLimits } from '../../limits/defaults.ts';
 import { H1ServerConnection } from './connection.ts';
-import type { ConnectionHost } from './connection.ts';
+import type { ConnectionHost, ConnectionTimeouts } from './connection.ts';
 import type { H1Request } from './request.ts';
 import type { H1Response } from './response.ts';
 
 /** Options of {@link H1Server}. */
 export interface H1ServerOptions {
-  readonly limits: Pick<ListenerLimits, 'maxHeaderBytes' | 'maxUriBytes' | 'clientHeaderTimeoutMs' | 'clientRequestTimeoutMs' | 'keepAliveTimeoutMs'>;
+  readonly limits: Pick<ListenerLimits, 'maxHeaderBytes' | 'maxUriBytes' | 'clientHeaderTimeoutMs' | 'clientRequestTimeoutMs' | 'keepAliveTimeoutMs'>
+    & Partial<Pick<ListenerLimits, 'clientBodyTimeoutMs'>>;
   readonly onRequest: (req: H1Request, res: H1Response) => void;
   /** Requests with `Expect: 100-continue`; default: as `onRequest` after sending the 100. */
   readonly onCheckContinue?: (req: H1Request, res: H1Response) => void;
@@ -37,7 +38,7 @@ export class H1Server extends EventEmitter {
   readonly headersTimeout: number;
   readonly #conns = new Set<H1ServerConnection>();
   readonly #timer: NodeJS.Timeout;
-  readonly #timeouts: { headersMs: number; requestMs: number; keepAliveMs: number };
+  readonly #timeouts: ConnectionTimeouts;
   readonly #host: ConnectionHost;
 
   constructor(opts: H1ServerOptions) {
@@ -46,7 +47,7 @@ export class H1Server extends EventEmitter {
     // The head is part of the request: the shorter of the two timeouts applies to it.
     this.headersTimeout = Math.min(l.clientHeaderTimeoutMs || Infinity, l.clientRequestTimeoutMs || Infinity);
     if (!Number.isFinite(this.headersTimeout)) this.headersTimeout = 0;
-    this.#timeouts = { headersMs: this.headersTimeout, requestMs: l.clientRequestTimeoutMs, keepAliveMs: l.keepAliveTimeoutMs };
+    this.#timeouts = { headersMs: this.headersTimeout, requestMs: l.clientRequestTimeoutMs, keepAliveMs: l.keepAliveTimeoutMs, bodyIdleMs: l.clientBodyTimeoutMs ?? 0 };
     const positive = [this.headersTimeout, l.clientRequestTimeoutMs, l.keepAliveTimeoutMs].filter((t) => t > 0);
     const shortest = positive.length > 0 ? Math.min(...positive) : 60_000;
     // Timeouts fire within a tenth of their length (at least 100 ms, at most 5 s late).
