@@ -40,6 +40,8 @@ export interface HandlerDeps extends ProxyDeps {
 // its checks, so a refused body is never sent.
 const awaitingContinue = new WeakSet<IncomingMessage>();
 
+const ignore = (): void => undefined;
+
 /** Wrap the request handler as the server's `checkContinue` listener. */
 export function checkContinueHandler(handler: (req: IncomingMessage, res: ServerResponse) => void): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
@@ -110,8 +112,8 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
     const startedAt = performance.now();
     const bytesSent = bytesCounter(req, res);
     // Errors on either stream end up as a closed response, handled below.
-    req.on('error', () => undefined);
-    res.on('error', () => undefined);
+    req.on('error', ignore);
+    res.on('error', ignore);
     const { path, rawQuery, pathAndQuery, authority } = splitTarget(req.url ?? '/');
     // HTTP/2 carries the host in :authority; Host is only a fallback there (RFC 9113 §8.3.1).
     const hostHeader = authority ?? (req.headers[':authority'] as string | undefined) ?? req.headers.host;

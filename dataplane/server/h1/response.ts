@@ -88,6 +88,10 @@ export class H1Response extends Writable {
   #sent = 0;
   #endIndex = 0;
   #trailers: string | undefined;
+  /** Status line and fields, once checked; their Content-Length (-1: none) and whether one says `close`. */
+  #fields: string | undefined;
+  #declaredLength = -1;
+  #closeField = false;
 
   constructor(conn: ResponseConnection, method: string) {
     // Strings pass through undecoded: a small string body joins the head as it is.
@@ -155,9 +159,8 @@ export class H1Response extends Writable {
     }
     this.statusCode = status;
     try {
-      // Refuse a bad head now, while the caller can still answer otherwise
-      // (the framing is decided again when the first bytes go out).
-      this.#render(undefined);
+      // Refuse a bad head now, while the caller can still answer otherwise.
+      this.#fields = this.#fieldsText();
     } catch (err) {
       this.#headers = prior;
       this.statusCode = priorStatus;
@@ -205,16 +208,15 @@ export class H1Response extends Writable {
     return super.end(chunk as Chunk, encoding as BufferEncoding, cb as () => void);
   }
 
-  // The head as text; `lastBody` is the whole body when it is known now (end(chunk) before any write).
-  #render(lastBody: number | undefined): string {
+  // The status line and the handler's fields, checked: built once, by
+  // writeHead or at the first write, since nothing may change them after.
+  #fieldsText(): string {
     const status = this.statusCode;
     const reason = this.statusMessage ?? STATUS_CODES[status] ?? 'unknown';
     if (!isFieldValue(reason, 0, reason.length)) throw invalid('ERR_INVALID_CHAR', 'character in status message');
     let head = `HTTP/1.1 ${status} ${reason}\r\n`;
-    let length: number | undefined;
-    // Answered without `100 Continue`: the client may or may not send the body
-    // now, so where the next request starts is unknown (node:http closes too).
-    let close = !this.#conn.keepAlive || (this.#conn.awaitingContinue && !this.continueSent);
+    let length = -1;
+    let close = false;
     let hasDate = false;
     const headers = this.#headers;
     for (const name in headers) {
@@ -240,6 +242,20 @@ export class H1Response extends Writable {
       }
     }
     if (!hasDate) head += `date: ${httpDate()}\r\n`;
+    this.#declaredLength = length;
+    this.#closeField = close;
+    return head;
+  }
+
+  // The whole head: the fields plus framing and connection management.
+  // `lastBody` is the whole body's size when it is known now (end(chunk) before any write).
+  #render(lastBody: number | undefined): string {
+    let head = this.#fields ??= this.#fieldsText();
+    const status = this.statusCode;
+    let length: number | undefined = this.#declaredLength >= 0 ? this.#declaredLength : undefined;
+    // Answered without `100 Continue`: the client may or may not send the body
+    // now, so where the next request starts is unknown (node:http closes too).
+    let close = this.#closeField || !this.#conn.keepAlive || (this.#conn.awaitingContinue && !this.continueSent);
     const noBody = bodyless(status, this.#head);
     let chunked = false;
     if (length !== undefined) {
