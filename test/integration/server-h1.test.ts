@@ -247,6 +247,29 @@ describe('H1Server: keep-alive and HTTP/1.0', () => {
     expect([c.ended, c.closed, h.server.connections]).toEqual([false, false, 1]);
   });
 
+  // Regression: a body that arrived whole in one read, over the request's
+  // buffer (push refused more), paused the socket; the stream ended right
+  // after, so the consumer never asked for more and the socket stayed paused:
+  // the next request on the connection was never read.
+  it('after a body that filled the request buffer in one read, the next request on the socket is served', async () => {
+    const h = await serve((req, res) => {
+      let n = 0;
+      // Not reading at first: the whole body lands in the request's buffer.
+      setTimeout(() => {
+        req.on('data', (c: Buffer) => (n += c.length));
+        req.on('end', () => res.end(`got ${n}`));
+      }, req.method === 'POST' ? 300 : 0);
+    });
+    const c = await dial(h.port);
+    const body = 'b'.repeat(100_000);
+    c.socket.write(`POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    const [r1] = await responses(c, 1);
+    expect(r1).toMatchObject({ status: 200, body: 'got 100000' });
+    c.socket.write(get('/next'));
+    const list = await responses(c, 2, { timeoutMs: 2_000 });
+    expect(list[1]).toMatchObject({ status: 200, body: 'got 0' });
+  });
+
   it('undici reuses one connection for sequential requests', async () => {
     const ports = new Set<number | undefined>();
     const h = await serve((req, res) => {

@@ -199,6 +199,10 @@ export class H1ServerConnection implements RequestEvents, RequestConnection, Res
   }
 
   onComplete(): void {
+    // A request that is whole owes the consumer nothing more: a pause for its
+    // backpressure ends here (the stream ends, so no read would lift it), and
+    // the next request resumes the socket once this response is finished.
+    this.#pausedForBody = false;
     const req = this.#req!;
     if (!req.complete) {
       if (this.#discard) req.complete = true;
