@@ -586,6 +586,20 @@ describe('H1Server: request bodies', () => {
     expect(r!.body).toBe(`${sha256(body)} ${total} ${total}`);
   });
 
+  it('a client that stops sending the body being discarded is closed after clientBodyTimeoutMs', async () => {
+    const h = await serve((_req, res) => {
+      res.writeHead(404, { 'content-length': 4 });
+      res.end('nope');
+    }, { limits: { clientBodyTimeoutMs: 300 } });
+    const c = await dial(h.port);
+    c.socket.write('POST /reject HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\nxxxx');
+    const [r1] = await responses(c, 1);
+    expect(r1).toMatchObject({ status: 404, body: 'nope' });
+    const started = performance.now();
+    await until(() => c.closed, 'the server to close the stalled connection', 3_000);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(200);
+  });
+
   it('a response before the body was read: the rest of it is discarded and the next request on the socket works', async () => {
     const seen: string[] = [];
     const h = await serve((req, res) => {
