@@ -6,6 +6,7 @@
 // headers object node:http handlers expect, Content-Length and chunked
 // bodies, pipelining. Refusals: each with the status the server answers.
 import { describe, expect, it } from 'vitest';
+import { bytes, parseEverySplit as everySplit } from '../helpers/every-split.ts';
 import { RequestError, RequestParser } from '../../dataplane/server/h1/request-parser.ts';
 import type { RequestHead } from '../../dataplane/server/h1/request-parser.ts';
 
@@ -56,29 +57,8 @@ function parse(pieces: Buffer[], limits: Limits = {}): Parsed {
   return out;
 }
 
-const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
-const splitAt = (b: Buffer, i: number): Buffer[] => [b.subarray(0, i), b.subarray(i)];
-const bytewise = (b: Buffer): Buffer[] => Array.from({ length: b.length }, (_, i) => b.subarray(i, i + 1));
-
-/**
- * A result with its error reduced to the status: an input with two faults (a
- * bare LF that also breaks a header value) may be reported by either,
- * depending on which the parser sees first, but always with the same status.
- */
-const byStatus = (p: Parsed): Parsed => ({ ...p, error: p.error?.split(':')[0] });
-
 /** Parse whole, byte by byte, and split at every offset; all must agree. Returns the whole-input result. */
-function parseEverySplit(input: string, limits: Limits = {}): Parsed {
-  const b = bytes(input);
-  const whole = parse([b], limits);
-  const expected = byStatus(whole);
-  expect(byStatus(parse(bytewise(b), limits)), 'byte by byte').toEqual(expected);
-  for (let i = 0; i <= b.length; i++) {
-    const split = byStatus(parse(splitAt(b, i), limits));
-    if (JSON.stringify(split) !== JSON.stringify(expected)) expect({ splitAt: i, ...split }).toEqual({ splitAt: i, ...expected });
-  }
-  return whole;
-}
+const parseEverySplit = (input: string, limits: Limits = {}): Parsed => everySplit(input, (pieces) => parse(pieces, limits));
 
 /** The status a request is refused with, the same at every split. */
 function refusal(input: string, limits: Limits = {}): number | undefined {

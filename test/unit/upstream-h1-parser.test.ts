@@ -2,6 +2,7 @@
 // response parsing: every split of the input must give the same result as
 // one piece) and serializeHead (request heads and their body framing).
 import { describe, expect, it } from 'vitest';
+import { bytes, parseEverySplit as everySplit } from '../helpers/every-split.ts';
 import { UPSTREAM_CODES, UpstreamError } from '../../dataplane/upstream/h1/errors.ts';
 import { serializeHead } from '../../dataplane/upstream/h1/request-head.ts';
 import { ResponseParser } from '../../dataplane/upstream/h1/response-parser.ts';
@@ -52,33 +53,9 @@ function parse(pieces: Buffer[], opts: { noBody?: boolean; eof?: boolean; maxHea
   return out;
 }
 
-const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
-
-/** The input split in two at `i`. */
-const splitAt = (b: Buffer, i: number): Buffer[] => [b.subarray(0, i), b.subarray(i)];
-
-/** The input one byte per piece. */
-const bytewise = (b: Buffer): Buffer[] => Array.from({ length: b.length }, (_, i) => b.subarray(i, i + 1));
-
-/**
- * A result with its error reduced to the code: an input with two faults (a
- * bare LF that also breaks a status line) may be reported by either, depending
- * on which the parser sees first, but always with the same code.
- */
-const byCode = (p: Parsed): Parsed => ({ ...p, error: p.error?.split(':')[0] });
-
 /** Parse whole, byte by byte, and split at every offset; all must agree. Returns the whole-input result. */
-function parseEverySplit(input: string, opts: { noBody?: boolean; eof?: boolean; maxHeadBytes?: number } = {}): Parsed {
-  const b = bytes(input);
-  const whole = parse([b], opts);
-  const expected = byCode(whole);
-  expect(byCode(parse(bytewise(b), opts))).toEqual(expected);
-  for (let i = 0; i <= b.length; i++) {
-    const split = byCode(parse(splitAt(b, i), opts));
-    if (JSON.stringify(split) !== JSON.stringify(expected)) expect({ splitAt: i, ...split }).toEqual({ splitAt: i, ...expected });
-  }
-  return whole;
-}
+const parseEverySplit = (input: string, opts: { noBody?: boolean; eof?: boolean; maxHeadBytes?: number } = {}): Parsed =>
+  everySplit(input, (pieces) => parse(pieces, opts));
 
 const BAD = UPSTREAM_CODES.badResponse;
 
