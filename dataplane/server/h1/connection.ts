@@ -112,16 +112,6 @@ export class H1ServerConnection implements RequestEvents, RequestConnection, Res
     return this.phase === Phase.Idle || (this.phase === Phase.Head && !this.#parser.started && this.#stash === undefined);
   }
 
-  /** The request read so far is complete (the body, if any, too). */
-  get requestComplete(): boolean {
-    return this.#parser.done;
-  }
-
-  /** The current response has started going out (too late for an error response). */
-  get responding(): boolean {
-    return this.#res?.headersSent === true;
-  }
-
   readonly #onData = (chunk: Buffer): void => {
     if (this.phase === Phase.Idle) {
       this.phase = Phase.Head;

@@ -82,11 +82,6 @@ export class RequestParser extends MessageParser {
     this.#maxUriBytes = maxUriBytes;
   }
 
-  /** Bytes of a request are pending, past any empty lines before it. */
-  get inProgress(): boolean {
-    return this.started && this.state !== State.Done;
-  }
-
   protected override readHead(data: Buffer, offset: number): number {
     // RFC 9112 §2.2: empty lines before a request line are ignored (some
     // clients send a CRLF after a POST body). A CR must be followed by LF,

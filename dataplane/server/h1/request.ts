@@ -42,11 +42,6 @@ export class H1Request extends Readable {
     this.complete = !head.hasBody;
   }
 
-  /** `aborted` as node:http reports it: the connection closed before the body was complete. */
-  get aborted(): boolean {
-    return !this.complete && this.destroyed;
-  }
-
   override _read(): void {
     // A request without a body ends when first read: most are never read at all.
     if (this.complete && !this.#eof) {

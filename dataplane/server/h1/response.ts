@@ -388,8 +388,3 @@ export class H1Response extends Writable {
 function uncork(socket: Socket): void {
   socket.uncork();
 }
-
-/** Type guard for code that serves both node:http and this server. */
-export function isH1Response(res: unknown): res is H1Response {
-  return res instanceof H1Response;
-}
