@@ -6,7 +6,7 @@
 // headers object node:http handlers expect, Content-Length and chunked
 // bodies, pipelining. Refusals: each with the status the server answers.
 import { describe, expect, it } from 'vitest';
-import { bytes, parseEverySplit as everySplit } from '../helpers/every-split.ts';
+import { bytes, mutatedInputs, parseEverySplit as everySplit } from '../helpers/every-split.ts';
 import { RequestError, RequestParser } from '../../dataplane/server/h1/request-parser.ts';
 import type { RequestHead } from '../../dataplane/server/h1/request-parser.ts';
 
@@ -418,5 +418,31 @@ describe('RequestParser: header names on Object.prototype', () => {
     const h = head('GET / HTTP/1.1\r\nHost: a.test\r\nhost: b.test\r\n\r\n');
     expect(h.headers.host).toBe('a.test');
     expect(h.rawHeaders).toEqual(['Host', 'a.test', 'host', 'b.test']);
+  });
+});
+
+// Mutations of valid requests (a byte replaced, inserted or removed, at a
+// place and with a value from a fixed-seed generator): whatever the verdict,
+// it is a RequestError or a parse, and it is the same at every split. The
+// inserted bytes favour the ones framing depends on (CR, LF, space, colon,
+// semicolon, digits), where split-dependent verdicts hide.
+describe('RequestParser: mutated requests, same verdict at every split', () => {
+  const seeds = [
+    'GET /a?b=c HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n',
+    'POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello',
+    'POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n0\r\nT: 1\r\n\r\n',
+    '\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n',
+  ];
+  const cases = mutatedInputs(seeds, 400, 0x5eed1234);
+
+  it('400 mutations: errors are RequestErrors, and the outcome does not depend on the split', () => {
+    let refused = 0;
+    for (const input of cases) {
+      const r = parseEverySplit(input, { maxUriBytes: 64 });
+      if (r.error !== undefined) refused++;
+    }
+    // Both kinds of outcome occur, or the mutations test nothing.
+    expect(refused).toBeGreaterThan(50);
+    expect(refused).toBeLessThan(cases.length);
   });
 });

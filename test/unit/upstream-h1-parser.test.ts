@@ -2,7 +2,7 @@
 // response parsing: every split of the input must give the same result as
 // one piece) and serializeHead (request heads and their body framing).
 import { describe, expect, it } from 'vitest';
-import { bytes, parseEverySplit as everySplit } from '../helpers/every-split.ts';
+import { bytes, mutatedInputs, parseEverySplit as everySplit } from '../helpers/every-split.ts';
 import { UPSTREAM_CODES, UpstreamError } from '../../dataplane/upstream/h1/errors.ts';
 import { serializeHead } from '../../dataplane/upstream/h1/request-head.ts';
 import { ResponseParser } from '../../dataplane/upstream/h1/response-parser.ts';
@@ -313,5 +313,29 @@ describe('serializeHead', () => {
     }
     expect(thrown).toBeInstanceOf(UpstreamError);
     expect((thrown as UpstreamError).code).toBe(UPSTREAM_CODES.invalidRequest);
+  });
+});
+
+// Mutations of valid responses (a byte replaced, inserted or removed, from a
+// fixed-seed generator, favouring the bytes framing depends on): whatever
+// the verdict, it is the same at every split.
+describe('ResponseParser: mutated responses, same verdict at every split', () => {
+  const seeds = [
+    'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello',
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n0\r\nT: 1\r\n\r\n',
+    'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n',
+    'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok',
+  ];
+  const cases = mutatedInputs(seeds, 400, 0x0b5e55ed);
+
+  it('400 mutations: the outcome does not depend on the split', () => {
+    let refused = 0;
+    cases.forEach((input, i) => {
+      // Half of them end with the upstream closing the connection.
+      const r = parseEverySplit(input, { eof: i % 2 === 0 });
+      if (r.error !== undefined) refused++;
+    });
+    expect(refused).toBeGreaterThan(50);
+    expect(refused).toBeLessThan(cases.length);
   });
 });
