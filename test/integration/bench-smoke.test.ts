@@ -127,3 +127,14 @@ describe('npm run bench -- --smoke', () => {
     else expect(c.websockets.reason).not.toBe('');
   });
 });
+
+describe('node bench/ladder.ts', () => {
+  it('runs every rung once and prints a median for each', () => {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bench/ladder.ts'), '--rounds', '1', '--seconds', '1', '--warmup', '1'], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+    expect(r.status, r.stderr.slice(-3000)).toBe(0);
+    for (const rung of ['node-canned', 'h1-canned', 'node-proxy', 'h1-proxy', 'dataplane']) {
+      // Each rung served (a rung with errors fails the run), at some positive rate.
+      expect(r.stdout).toMatch(new RegExp(`^  ${rung} +[1-9]\\d* `, 'm'));
+    }
+  }, 240_000);
+});
