@@ -26,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { applySnapshot } from '../test/helpers/snapshots.ts';
 import { freePorts, Sampler, startProc, waitForPort } from './lib/proc.ts';
 import { runWrk } from './lib/wrk.ts';
+import { alternate, median } from './lib/rounds.ts';
 import { benchNodeFlags, dataplaneMain, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
 import type { BenchEnv } from './peers/index.ts';
 
@@ -70,44 +71,39 @@ if (values.stdout === 'pipe') {
   execFileSync('taskset', ['-a', '-p', '-c', env.loadCpus, String(process.pid)], { stdio: 'ignore' });
 }
 const backends = await startBackends(env);
-const results = new Map<string, { rps: number; p99: number; cpu: number; rss: number }[]>();
+let results: Map<(typeof variants)[number], { rps: number; p99: number; cpu: number; rss: number }[]>;
 try {
-  for (let round = 0; round < Number(values.rounds); round++) {
-    for (const v of variants) {
-      const [trafficPort, adminPort] = await freePorts(2);
-      const proc = startProc(v.name, process.execPath, [
-        ...v.nodeFlags,
-        v.main, '--host', '127.0.0.1', '--traffic-port', String(trafficPort), '--admin-host', '127.0.0.1', '--admin-port', String(adminPort), '--log-level', 'warn',
-        ...v.args,
-      ], { cpus: env.serverCpus, env: { PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: values.stdout === 'pipe' ? 'pipe' : '/dev/null' });
-      proc.child.stdout?.resume();
-      try {
-        await waitForPort(adminPort!, proc);
-        await applySnapshot(`http://127.0.0.1:${adminPort}`, pyserveSnapshot(1, env, env.backendPorts[0]!), { token: PYSERVE_TOKEN });
-        await waitForPort(trafficPort!, proc);
-        const url = `http://127.0.0.1:${trafficPort}${values.path}`;
-        const connections = Number(values.connections);
-        await runWrk({ url, connections, durationS: Number(values.warmup), cpus: env.loadCpus });
-        const s = new Sampler(proc.pid);
-        s.start();
-        const r = await runWrk({ url, connections, durationS: Number(values.seconds), cpus: env.loadCpus });
-        const u = s.stop();
-        const list = results.get(v.name) ?? [];
-        list.push({ rps: r.reqPerSec, p99: r.latencyMs.p99, cpu: u.cpuPercent, rss: u.rssMiB });
-        results.set(v.name, list);
-        // req/s per CPU-second normalizes away CPU the rest of the machine took from the server.
-        process.stderr.write(`round ${round + 1} ${v.name}: ${r.reqPerSec} req/s (${Math.round(r.reqPerSec / (u.cpuPercent / 100))} per CPU-second), p99 ${r.latencyMs.p99} ms, CPU ${u.cpuPercent}%, RSS ${u.rssMiB} MiB\n`);
-      } finally {
-        await proc.stop();
-      }
+  results = await alternate(Number(values.rounds), variants, async (v, round) => {
+    const [trafficPort, adminPort] = await freePorts(2);
+    const proc = startProc(v.name, process.execPath, [
+      ...v.nodeFlags,
+      v.main, '--host', '127.0.0.1', '--traffic-port', String(trafficPort), '--admin-host', '127.0.0.1', '--admin-port', String(adminPort), '--log-level', 'warn',
+      ...v.args,
+    ], { cpus: env.serverCpus, env: { PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: values.stdout === 'pipe' ? 'pipe' : '/dev/null' });
+    proc.child.stdout?.resume();
+    try {
+      await waitForPort(adminPort!, proc);
+      await applySnapshot(`http://127.0.0.1:${adminPort}`, pyserveSnapshot(1, env, env.backendPorts[0]!), { token: PYSERVE_TOKEN });
+      await waitForPort(trafficPort!, proc);
+      const url = `http://127.0.0.1:${trafficPort}${values.path}`;
+      const connections = Number(values.connections);
+      await runWrk({ url, connections, durationS: Number(values.warmup), cpus: env.loadCpus });
+      const s = new Sampler(proc.pid);
+      s.start();
+      const r = await runWrk({ url, connections, durationS: Number(values.seconds), cpus: env.loadCpus });
+      const u = s.stop();
+      // req/s per CPU-second normalizes away CPU the rest of the machine took from the server.
+      process.stderr.write(`round ${round + 1} ${v.name}: ${r.reqPerSec} req/s (${Math.round(r.reqPerSec / (u.cpuPercent / 100))} per CPU-second), p99 ${r.latencyMs.p99} ms, CPU ${u.cpuPercent}%, RSS ${u.rssMiB} MiB\n`);
+      return { rps: r.reqPerSec, p99: r.latencyMs.p99, cpu: u.cpuPercent, rss: u.rssMiB };
+    } finally {
+      await proc.stop();
     }
-  }
+  });
 } finally {
   await backends.stop();
   rmSync(dir, { recursive: true, force: true });
 }
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(`\nmedians over ${values.rounds} rounds, ${values.path}:`);
-for (const [name, list] of results) {
+for (const [{ name }, list] of results) {
   console.log(`  ${name.padEnd(16)} ${String(median(list.map((l) => l.rps))).padStart(7)} req/s  ${String(median(list.map((l) => Math.round(l.rps / (l.cpu / 100))))).padStart(7)} req/CPU-s  p99 ${median(list.map((l) => l.p99))} ms  RSS ${median(list.map((l) => l.rss))} MiB`);
 }

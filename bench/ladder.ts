@@ -21,6 +21,7 @@ import { applySnapshot } from '../test/helpers/snapshots.ts';
 import { freePorts, startProc, waitForPort } from './lib/proc.ts';
 import type { Proc } from './lib/proc.ts';
 import { runWrk, socketErrors } from './lib/wrk.ts';
+import { alternate, median } from './lib/rounds.ts';
 import { benchNodeFlags, dataplaneMain, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
 import type { BenchEnv } from './peers/index.ts';
 
@@ -62,28 +63,25 @@ async function start(rung: Rung): Promise<{ proc: Proc; port: number }> {
 }
 
 const backends = await startBackends(env);
-const results = new Map<Rung, number[]>();
+let results: Map<Rung, number[]>;
 try {
-  for (let round = 0; round < Number(values.rounds); round++) {
-    for (const rung of RUNGS) {
-      const { proc, port } = await start(rung);
-      try {
-        // The canned rungs answer any path; the others proxy /small to the backend's 13 bytes.
-        const url = `http://127.0.0.1:${port}/small`;
-        await runWrk({ url, connections: 64, durationS: Number(values.warmup), cpus: env.loadCpus });
-        const r = await runWrk({ url, connections: 64, durationS: Number(values.seconds), cpus: env.loadCpus });
-        if (socketErrors(r) + r.errors.status > 0) throw new Error(`${rung}: ${JSON.stringify(r.errors)}`);
-        results.set(rung, [...(results.get(rung) ?? []), r.reqPerSec]);
-        process.stderr.write(`round ${round + 1} ${rung}: ${r.reqPerSec} req/s\n`);
-      } finally {
-        await proc.stop();
-      }
+  results = await alternate(Number(values.rounds), RUNGS, async (rung, round) => {
+    const { proc, port } = await start(rung);
+    try {
+      // The canned rungs answer any path; the others proxy /small to the backend's 13 bytes.
+      const url = `http://127.0.0.1:${port}/small`;
+      await runWrk({ url, connections: 64, durationS: Number(values.warmup), cpus: env.loadCpus });
+      const r = await runWrk({ url, connections: 64, durationS: Number(values.seconds), cpus: env.loadCpus });
+      if (socketErrors(r) + r.errors.status > 0) throw new Error(`${rung}: ${JSON.stringify(r.errors)}`);
+      process.stderr.write(`round ${round + 1} ${rung}: ${r.reqPerSec} req/s\n`);
+      return r.reqPerSec;
+    } finally {
+      await proc.stop();
     }
-  }
+  });
 } finally {
   await backends.stop();
   rmSync(dir, { recursive: true, force: true });
 }
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(`\nmedians over ${values.rounds} rounds (req/s):`);
 for (const [rung, list] of results) console.log(`  ${rung.padEnd(12)} ${String(median(list)).padStart(7)}   (${list.join(', ')})`);
