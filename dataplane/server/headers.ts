@@ -2,6 +2,7 @@
 // one connection and must never be forwarded (RFC 9110 §7.6.1), in either
 // direction, nor may any header the Connection header names.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { commaTokens } from '../http1/syntax.ts';
 import { editFlatHeaders, editHeaderObject } from '../transforms/headers.ts';
 import type { HeaderEdits } from '../transforms/headers.ts';
 
@@ -21,14 +22,8 @@ const REWRITTEN: ReadonlySet<string> = new Set([
 
 /** Names listed in a Connection header, lower case; `undefined` when there are none. */
 export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined;
-  const joined = Array.isArray(value) ? value.join(',') : value;
-  const tokens = new Set<string>();
-  for (const t of joined.split(',')) {
-    const name = t.trim().toLowerCase();
-    if (name !== '') tokens.add(name);
-  }
-  return tokens.size > 0 ? tokens : undefined;
+  const tokens = commaTokens(value);
+  return tokens.length > 0 ? new Set(tokens) : undefined;
 }
 
 /** What the proxy adds to a forwarded request. */

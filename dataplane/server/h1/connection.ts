@@ -6,7 +6,7 @@
 // phase timestamps kept here, so a request costs no timer of its own.
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { connectionTokens } from '../headers.ts';
+import { commaTokens } from '../../http1/syntax.ts';
 import { abortedError, H1Request } from './request.ts';
 import type { RequestConnection } from './request.ts';
 import { RequestError, RequestParser } from './request-parser.ts';
@@ -156,7 +156,7 @@ export class H1ServerConnection implements RequestEvents, RequestConnection, Res
     const req = new H1Request(this, head);
     this.#req = req;
     if (head.method === 'CONNECT') throw new RequestError(405, 'CONNECT is not supported');
-    if (!head.hasBody && head.headers.upgrade !== undefined && connectionTokens(head.headers.connection)?.has('upgrade') === true && this.#host.shouldUpgrade(req)) {
+    if (!head.hasBody && head.headers.upgrade !== undefined && commaTokens(head.headers.connection).includes('upgrade') && this.#host.shouldUpgrade(req)) {
       this.#upgrade = true;
       this.phase = Phase.Closing;
       return;

@@ -184,12 +184,8 @@ export class H1Response extends Writable {
   addTrailers(trailers: OutgoingHttpHeaders | readonly [string, string][]): void {
     let out = '';
     const add = (name: string, value: OutgoingHttpHeader): void => {
-      for (const v of Array.isArray(value) ? value : [value]) {
-        const s = String(v);
-        if (!isToken(name, 0, name.length) || name.length === 0) throw invalid('ERR_INVALID_HTTP_TOKEN', `trailer name "${name}"`);
-        if (!isFieldValue(s, 0, s.length)) throw invalid('ERR_INVALID_CHAR', `character in trailer "${name}"`);
-        out += `${name}: ${s}\r\n`;
-      }
+      checkField(name, value);
+      for (const v of Array.isArray(value) ? value : [value]) out += `${name}: ${String(v)}\r\n`;
     };
     if (Array.isArray(trailers)) for (const [n, v] of trailers as [string, string][]) add(n, v);
     else for (const n in trailers) if ((trailers as OutgoingHttpHeaders)[n] !== undefined) add(n, (trailers as OutgoingHttpHeaders)[n]!);
