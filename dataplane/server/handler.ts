@@ -52,8 +52,9 @@ export function checkContinueHandler(handler: (req: IncomingMessage, res: Server
 
 /** Hooks the traffic server uses to track requests for draining. */
 export interface RequestTracking {
-  started(res: ServerResponse): void;
-  finished(res: ServerResponse): void;
+  /** A request arrived; what this returns is handed back to `finished`. */
+  started(res: ServerResponse): unknown;
+  finished(res: ServerResponse, token: unknown): void;
 }
 
 function countHostHeaders(raw: readonly string[]): number {
@@ -81,8 +82,8 @@ function bytesCounter(req: IncomingMessage, res: ServerResponse): () => number {
 export function createRequestHandler(deps: HandlerDeps, tracking: RequestTracking): (req: IncomingMessage, res: ServerResponse) => void {
   const { metrics, access } = deps;
 
-  const finish = (res: ServerResponse, ctx: RequestContext, bytesSent: () => number): void => {
-    tracking.finished(res);
+  const finish = (res: ServerResponse, ctx: RequestContext, bytesSent: () => number, token: unknown): void => {
+    tracking.finished(res, token);
     const status = ctx.status ?? (res.headersSent ? res.statusCode : 499);
     const seconds = (performance.now() - ctx.startedAt) / 1000;
     const route = ctx.route ?? NO_ROUTE;
@@ -132,14 +133,14 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
       status: undefined,
       error: undefined,
     };
-    tracking.started(res);
+    const token = tracking.started(res);
     res.once('close', () => {
       // Deferred one turn so the proxy's own close and stream callbacks have
       // recorded why a response ended early before the line is written.
       setImmediate(() => {
         try {
           if (!res.writableFinished) ctx.error ??= 'connection closed before the response was complete';
-          finish(res, ctx, bytesSent);
+          finish(res, ctx, bytesSent, token);
         } catch (err) {
           // Bookkeeping must never take the process down with it.
           deps.log.error({ err, requestId: ctx.requestId }, 'request accounting failed');

@@ -21,9 +21,10 @@ const REWRITTEN: ReadonlySet<string> = new Set([
 ]);
 
 /** Names listed in a Connection header, lower case; `undefined` when there are none. */
-export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+export function connectionTokens(value: string | string[] | undefined): readonly string[] | undefined {
+  // An array, not a Set: it holds one or two names, and is built per message.
   const tokens = commaTokens(value);
-  return tokens.length > 0 ? new Set(tokens) : undefined;
+  return tokens.length > 0 ? tokens : undefined;
 }
 
 /** What the proxy adds to a forwarded request. */
@@ -60,7 +61,7 @@ export function upstreamRequestHeaders(
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || REWRITTEN.has(lower)) continue;
-    if (listed?.has(lower)) continue;
+    if (listed?.includes(lower)) continue;
     // HTTP/2 pseudo-headers (:method, :authority, …) are part of the request line, not fields.
     if (lower.charCodeAt(0) === 0x3a) continue;
     out.push(name, rawHeaders[i + 1]!);
@@ -95,7 +96,7 @@ export function clientResponseHeaders(
     const value = upstream[name];
     if (value === undefined) continue;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || listed?.includes(lower)) continue;
     out[lower] = value;
   }
   if (edits !== null) editHeaderObject(out, edits);

@@ -30,6 +30,8 @@ import { listen } from './listen.ts';
 import type { ListenExtra } from './listen.ts';
 import type { HandlerDeps } from './handler.ts';
 import { H1Server } from './h1/server.ts';
+import { EntryList } from '../entry-list.ts';
+import type { ListEntry } from '../entry-list.ts';
 
 /** Outcome of {@link TrafficServer.drain}. */
 export interface DrainResult {
@@ -112,7 +114,8 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 /** Create (but do not start) the traffic listeners. */
 export function createTrafficServer(deps: HandlerDeps, opts: TrafficOptions): TrafficServer {
-  const active = new Set<ServerResponse>();
+  // Not a Set: see entry-list.ts (a Set here promoted every response to the old generation).
+  const active = new EntryList<ServerResponse>();
   const sessions = new Set<ServerHttp2Session>();
   const sockets = new Set<Socket>();
   const limits: Http2Limits = { ...DEFAULT_HTTP2_LIMITS, ...opts.http2 };
@@ -133,11 +136,11 @@ export function createTrafficServer(deps: HandlerDeps, opts: TrafficOptions): Tr
     httpsRedirectPort: () => opts.httpsRedirectPort === undefined || opts.httpsRedirectPort === 0 ? httpsPort : opts.httpsRedirectPort,
   }, {
     started(res) {
-      active.add(res);
       if (draining && isHttp1(res)) res.setHeader('connection', 'close');
+      return active.add(res);
     },
-    finished(res) {
-      active.delete(res);
+    finished(_res, entry) {
+      active.remove(entry as ListEntry<ServerResponse>);
       if (!draining) return;
       // The connection this response used may now be idle: close it rather
       // than wait for the client's next request.
@@ -284,7 +287,7 @@ export function createTrafficServer(deps: HandlerDeps, opts: TrafficOptions): Tr
     },
     async drain(timeoutMs, upgraded) {
       draining = true;
-      for (const res of active) if (!res.headersSent && isHttp1(res)) res.setHeader('connection', 'close');
+      for (const res of active.values()) if (!res.headersSent && isHttp1(res)) res.setHeader('connection', 'close');
       const closed = Promise.all([closeListener(plain), closeListener(secure)]);
       server.closeIdleConnections();
       for (const session of sessions) session.close();

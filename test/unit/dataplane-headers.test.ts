@@ -83,9 +83,18 @@ describe('small helpers', () => {
 
   it('keeps a sane client request id and replaces others', () => {
     expect(requestIdFor('abc-123')).toBe('abc-123');
-    expect(requestIdFor(undefined)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(requestIdFor('has space')).not.toBe('has space');
-    expect(requestIdFor('x'.repeat(201))).toHaveLength(36);
-    expect(requestIdFor(['a', 'b'])).toHaveLength(36);
+    expect(requestIdFor(undefined)).toMatch(/^[0-9a-f]{32}$/);
+    expect(requestIdFor('has space')).toMatch(/^[0-9a-f]{32}$/);
+    expect(requestIdFor('x'.repeat(201))).toMatch(/^[0-9a-f]{32}$/);
+    expect(requestIdFor(['a', 'b'])).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('makes distinct ids across refills of its random pool (256 ids per refill)', () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 2000; i++) ids.add(requestIdFor(undefined));
+    expect(ids.size).toBe(2000);
+    // Not a counter: the ids of one pool share no prefix.
+    const sample = [...ids].slice(0, 256);
+    expect(new Set(sample.map((id) => id.slice(0, 6))).size).toBeGreaterThan(250);
   });
 });
