@@ -53,6 +53,15 @@ export class EntryList<T> {
     this.#size--;
   }
 
+  /** Call `fn` for each member; `fn` may remove the member it is given. */
+  forEach(fn: (value: T) => void): void {
+    for (let n = this.#head; n !== undefined;) {
+      const next = n.next;
+      fn(n.value!);
+      n = next;
+    }
+  }
+
   /** The members now; safe to remove members while iterating the copy. */
   values(): T[] {
     const out: T[] = [];

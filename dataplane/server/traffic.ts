@@ -117,7 +117,7 @@ export function createTrafficServer(deps: HandlerDeps, opts: TrafficOptions): Tr
   // Not a Set: see entry-list.ts (a Set here promoted every response to the old generation).
   const active = new EntryList<ServerResponse>();
   const sessions = new Set<ServerHttp2Session>();
-  const sockets = new Set<Socket>();
+  const sockets = new EntryList<Socket>();
   const limits: Http2Limits = { ...DEFAULT_HTTP2_LIMITS, ...opts.http2 };
   let draining = false;
   let onIdle: (() => void) | undefined;
@@ -204,8 +204,8 @@ export function createTrafficServer(deps: HandlerDeps, opts: TrafficOptions): Tr
   });
 
   const track = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    const entry = sockets.add(socket);
+    socket.once('close', () => sockets.remove(entry));
   };
 
   // --- plain port: HTTP/1.1, or h2c when the client opens with the preface ---
@@ -303,7 +303,7 @@ export function createTrafficServer(deps: HandlerDeps, opts: TrafficOptions): Tr
       await upgraded;
       for (const session of sessions) session.destroy();
       // Connections still sniffing or handshaking belong to neither server yet.
-      for (const socket of sockets) socket.destroy();
+      sockets.forEach((socket) => socket.destroy());
       await closed;
       // Stops the HTTP/1.1 server's timeout sweep.
       server.close();

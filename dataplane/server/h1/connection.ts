@@ -13,6 +13,7 @@ import { RequestError, RequestParser } from './request-parser.ts';
 import type { RequestEvents, RequestHead } from './request-parser.ts';
 import { H1Response } from './response.ts';
 import type { ResponseConnection } from './response.ts';
+import type { ListEntry } from '../../entry-list.ts';
 
 /** What a connection needs from its server. */
 export interface ConnectionHost {
@@ -66,6 +67,8 @@ const KEEPALIVE_GRACE_MS = 1_000;
 /** A client connection speaking HTTP/1.x. */
 export class H1ServerConnection implements RequestEvents, RequestConnection, ResponseConnection {
   readonly socket: Socket;
+  /** This connection's place in its server's list. */
+  entry: ListEntry<H1ServerConnection> | undefined;
   keepAlive = true;
   http10 = false;
   phase: Phase = Phase.Head;

@@ -13,6 +13,7 @@ import { H1ServerConnection } from './connection.ts';
 import type { ConnectionHost, ConnectionTimeouts } from './connection.ts';
 import type { H1Request } from './request.ts';
 import type { H1Response } from './response.ts';
+import { EntryList } from '../../entry-list.ts';
 
 /** Options of {@link H1Server}. */
 export interface H1ServerOptions {
@@ -36,7 +37,8 @@ export class H1Server extends EventEmitter {
   shouldUpgradeCallback: (req: { readonly headers: IncomingHttpHeaders }) => boolean = () => true;
   /** Time to receive a request head, ms (0: none). */
   readonly headersTimeout: number;
-  readonly #conns = new Set<H1ServerConnection>();
+  // Not a Set: connections come and go all the time (see entry-list.ts).
+  readonly #conns = new EntryList<H1ServerConnection>();
   readonly #timer: NodeJS.Timeout;
   readonly #timeouts: ConnectionTimeouts;
   readonly #host: ConnectionHost;
@@ -68,13 +70,16 @@ export class H1Server extends EventEmitter {
       shouldUpgrade: (req) => this.listenerCount('upgrade') > 0 && this.shouldUpgradeCallback(req),
       upgrade: (req, socket, head) => this.emit('upgrade', req, socket, head),
       refused: (status, err, socket) => opts.onRefused?.(status, err, socket),
-      forget: (conn) => this.#conns.delete(conn),
+      forget: (conn) => {
+        if (conn.entry !== undefined) this.#conns.remove(conn.entry);
+      },
     };
   }
 
   /** Serve HTTP/1.1 on `socket` (plain or TLS). */
   accept(socket: Socket): void {
-    this.#conns.add(new H1ServerConnection(socket, this.#host));
+    const conn = new H1ServerConnection(socket, this.#host);
+    conn.entry = this.#conns.add(conn);
   }
 
   /** Connections open (upgraded ones are no longer counted). */
@@ -84,12 +89,14 @@ export class H1Server extends EventEmitter {
 
   /** Close the connections that are between requests. */
   closeIdleConnections(): void {
-    for (const conn of this.#conns) if (conn.idle) conn.socket.destroy();
+    this.#conns.forEach((conn) => {
+      if (conn.idle) conn.socket.destroy();
+    });
   }
 
   /** Close every connection now, requests in progress included. */
   closeAllConnections(): void {
-    for (const conn of this.#conns) conn.socket.destroy();
+    this.#conns.forEach((conn) => conn.socket.destroy());
   }
 
   /** Stop the timeout sweep (connections are closed separately). */
@@ -99,6 +106,6 @@ export class H1Server extends EventEmitter {
 
   #sweep(): void {
     const now = Date.now();
-    for (const conn of this.#conns) conn.check(now, this.#timeouts);
+    this.#conns.forEach((conn) => conn.check(now, this.#timeouts));
   }
 }

@@ -15,6 +15,7 @@ import type { Readable, Writable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { UPSTREAM_CODES, UpstreamError } from './errors.ts';
 import type { SerializedHead } from './request-head.ts';
+import type { ListEntry } from '../../entry-list.ts';
 import { ResponseParser } from './response-parser.ts';
 import type { ResponseEvents, ResponseHead } from './response-parser.ts';
 
@@ -129,6 +130,8 @@ export class H1Connection implements ResponseEvents {
   #bodyCleanup: (() => void) | undefined;
   #timeoutMs = -1;
   #held: Buffer | undefined;
+  /** This connection's place in its pool's list. */
+  entry: ListEntry<H1Connection> | undefined;
   /** When the connection was last parked in its pool (ms, `performance.now()`). */
   idleSince = 0;
   /** How long it may stay parked. */

@@ -11,6 +11,7 @@ import { H1Connection, PendingExchange } from './connection.ts';
 import type { ConnectionOwner, ConnectTarget, Exchange, ExchangeCallbacks, ExchangeRequest } from './connection.ts';
 import { UPSTREAM_CODES, UpstreamError } from './errors.ts';
 import { serializeHead } from './request-head.ts';
+import { EntryList } from '../../entry-list.ts';
 
 /** Options of one {@link H1Pool}. */
 export interface H1PoolOptions {
@@ -34,7 +35,8 @@ export class H1Pool implements ConnectionOwner {
   /** Host field for a request that carries none: the endpoint itself. */
   readonly #host: string;
   readonly #idle: H1Connection[] = [];
-  readonly #all = new Set<H1Connection>();
+  // Not a Set: connections come and go all the time (see entry-list.ts).
+  readonly #all = new EntryList<H1Connection>();
   #closing = false;
   #drained: (() => void) | undefined;
   #sweeper: NodeJS.Timeout | undefined;
@@ -87,7 +89,7 @@ export class H1Pool implements ConnectionOwner {
   }
 
   gone(conn: H1Connection): void {
-    this.#all.delete(conn);
+    if (conn.entry !== undefined) this.#all.remove(conn.entry);
     const i = this.#idle.indexOf(conn);
     if (i >= 0) this.#idle.splice(i, 1);
     if (this.#closing && this.#all.size === 0) this.#drained?.();
@@ -120,7 +122,7 @@ export class H1Pool implements ConnectionOwner {
   destroy(): void {
     this.#closing = true;
     clearInterval(this.#sweeper);
-    for (const conn of this.#all) conn.destroy();
+    this.#all.forEach((conn) => conn.destroy());
   }
 
   #takeIdle(): H1Connection | undefined {
@@ -145,7 +147,7 @@ export class H1Pool implements ConnectionOwner {
 
   #open(): H1Connection {
     const conn = new H1Connection(this, this.#target);
-    this.#all.add(conn);
+    conn.entry = this.#all.add(conn);
     return conn;
   }
 }
