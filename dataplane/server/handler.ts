@@ -41,6 +41,7 @@ export interface HandlerDeps extends ProxyDeps {
 const awaitingContinue = new WeakSet<IncomingMessage>();
 
 const ignore = (): void => undefined;
+const noBytes = (): number => 0;
 
 /** Wrap the request handler as the server's `checkContinue` listener. */
 export function checkContinueHandler(handler: (req: IncomingMessage, res: ServerResponse) => void): (req: IncomingMessage, res: ServerResponse) => void {
@@ -111,7 +112,8 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
 
   return (req, res) => {
     const startedAt = performance.now();
-    const bytesSent = bytesCounter(req, res);
+    // Only the access log reads it: without one, not even its closure is made.
+    const bytesSent = access.isLevelEnabled('info') ? bytesCounter(req, res) : noBytes;
     // Errors on either stream end up as a closed response, handled below.
     req.on('error', ignore);
     res.on('error', ignore);

@@ -29,7 +29,8 @@ export type NoRetryTarget = 'none' | 'full' | 'stopped';
 
 /** The tries of one request to one cluster. */
 export class RequestTries {
-  readonly #tried = new Set<string>();
+  // Only a request that may retry needs them (a retry avoids them): made on the first try then.
+  #tried: Set<string> | undefined;
   #count = 0;
 
   readonly #balancer: ClusterBalancer;
@@ -53,7 +54,7 @@ export class RequestTries {
   /** Start a try on `member`; `isRetry` when a slot taken by {@link retryLater} goes with it. */
   begin(member: Member, isRetry: boolean): Try {
     this.#count++;
-    this.#tried.add(member.endpoint.key);
+    if (this.#retry !== undefined) (this.#tried ??= new Set()).add(member.endpoint.key);
     const cluster = this.#balancer.state;
     member.state.inFlight++;
     let ended = false;
