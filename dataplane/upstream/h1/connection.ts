@@ -186,16 +186,16 @@ export class H1Connection implements ResponseEvents {
     if (body === null || Buffer.isBuffer(body)) {
       if (body !== null && body.length > 0) {
         socket.cork();
-        socket.write(head);
+        socket.write(head, 'latin1');
         socket.write(body);
         socket.uncork();
       } else {
-        socket.write(head);
+        socket.write(head, 'latin1');
       }
       this.#requestSent = true;
       return;
     }
-    socket.write(head);
+    socket.write(head, 'latin1');
     this.#pumpBody(ex, body, framing.kind === 'chunked' ? -1 : framing.kind === 'length' ? framing.length : 0);
   }
 

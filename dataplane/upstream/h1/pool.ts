@@ -153,7 +153,7 @@ export class H1Pool implements ConnectionOwner {
 }
 
 function failLater(request: ExchangeRequest, callbacks: ExchangeCallbacks, err: Error): Exchange {
-  const ex = new PendingExchange(request, callbacks, { head: Buffer.alloc(0), framing: { kind: 'none' } });
+  const ex = new PendingExchange(request, callbacks, { head: '', framing: { kind: 'none' } });
   queueMicrotask(() => ex.fail(err));
   return ex;
 }
