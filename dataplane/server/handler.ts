@@ -136,18 +136,22 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
       error: undefined,
     };
     const token = tracking.started(res);
-    res.once('close', () => {
-      // Deferred one turn so the proxy's own close and stream callbacks have
-      // recorded why a response ended early before the line is written.
-      setImmediate(() => {
-        try {
-          if (!res.writableFinished) ctx.error ??= 'connection closed before the response was complete';
-          finish(res, ctx, bytesSent, token);
-        } catch (err) {
-          // Bookkeeping must never take the process down with it.
-          deps.log.error({ err, requestId: ctx.requestId }, 'request accounting failed');
-        }
-      });
+    // `on`, not `once`: a response closes once, and `once` allocates a wrapper
+    // and a bound function per listener (three such listeners per proxied request).
+    const account = (): void => {
+      try {
+        if (!res.writableFinished) ctx.error ??= 'connection closed before the response was complete';
+        finish(res, ctx, bytesSent, token);
+      } catch (err) {
+        // Bookkeeping must never take the process down with it.
+        deps.log.error({ err, requestId: ctx.requestId }, 'request accounting failed');
+      }
+    };
+    res.on('close', () => {
+      // A response cut short is accounted one turn later, so the proxy's own
+      // close and stream callbacks have recorded why before the line is written.
+      if (res.writableFinished) account();
+      else setImmediate(account);
     });
 
     try {

@@ -22,12 +22,14 @@ export type Admission =
  * Take a slot in the cluster for one request and call `go` now or once one
  * frees. Every admitted request must call {@link release} exactly once.
  */
+const ADMITTED: Admission = { state: 'admitted' };
+
 export function admit(cluster: ClusterState, limits: CircuitBreaker | undefined, go: () => void): Admission {
   const max = limits?.maxConnections;
   if (max === undefined || (cluster.inFlight < max && cluster.pending.length === 0)) {
     cluster.inFlight++;
     go();
-    return { state: 'admitted' };
+    return ADMITTED;
   }
   const maxPending = limits!.maxPendingRequests;
   if (maxPending === 0) return { state: 'refused', limit: 'max_connections' };

@@ -24,7 +24,7 @@ import { forwardHttp2 } from './h2-forward.ts';
 import type { H2SessionRegistry } from './h2-sessions.ts';
 import { requestBodyFor, runResponseHooks } from '../middleware/order.ts';
 import { BodyLimitError, replyBodyRefused } from '../limits/body.ts';
-import type { ClusterBalancer, Member } from './cluster-balancer.ts';
+import type { ClusterBalancer, Member, PickInput } from './cluster-balancer.ts';
 import { admit, release, replyOverloaded } from './admission.ts';
 import { affinityCookie, chooseTarget, needsAffinityCookie, pickInputOf } from './choose.ts';
 import { sendMirrors } from './mirror.ts';
@@ -98,7 +98,8 @@ export function proxyRequest(
 
   let released = false;
   const admission = admit(balancer.state, balancer.circuitBreaker, () => {
-    res.once('close', () => {
+    // `on`: a response closes once (see the handler).
+    res.on('close', () => {
       if (released) return;
       released = true;
       release(balancer.state, balancer.circuitBreaker);
@@ -107,7 +108,7 @@ export function proxyRequest(
       forwardHttp2(req, res, ctx, route, balancer, first, target, { ...deps, h2: deps.h2 });
       return;
     }
-    forward(req, res, ctx, route, upstreams, balancer, first, target, deps);
+    forward(req, res, ctx, route, upstreams, balancer, first, target, deps, input);
   });
   if (admission.state === 'refused') {
     replyOverloaded(res, ctx, cluster, admission.limit, deps.metrics);
@@ -127,6 +128,7 @@ function forward(
   first: Member,
   target: ForwardTarget,
   deps: ProxyDeps,
+  input: PickInput,
 ): void {
   const plan = route.action;
   const cluster = balancer.name;
@@ -160,7 +162,7 @@ function forward(
       current?.abort(new Error('request timeout'));
     }, route.timeouts.requestMs);
   }
-  res.once('close', () => {
+  res.on('close', () => {
     clearTimeout(timer);
     if (!res.writableFinished) {
       aborted ??= 'client';
@@ -186,10 +188,10 @@ function forward(
   }
 
   const health = balancer.state;
-  const tries = new RequestTries(balancer, retry, pickInputOf(req, ctx.clientAddress), deps.metrics, () => aborted !== undefined);
+  const tries = new RequestTries(balancer, retry, input, deps.metrics, () => aborted !== undefined);
 
   const start = (body: Buffer | Readable | null): void => {
-    if (plan.mirrors.length > 0) sendMirrors(plan, upstreams, pickInputOf(req, ctx.clientAddress), {
+    if (plan.mirrors.length > 0) sendMirrors(plan, upstreams, input, {
       method: ctx.method,
       path: target.pathAndQuery,
       headers,
