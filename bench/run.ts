@@ -4,11 +4,12 @@
  * bench/results/<date>.json, bench/chart.svg and the generated section of
  * docs/benchmarks.md (see that file for the method).
  *
- *   npm run bench                       full run (about 10 minutes)
+ *   npm run bench                       full run (about 12 minutes)
  *   npm run bench -- --smoke            seconds-long runs, JSON only (CI)
  *   npm run bench -- --only http,change sections: http, workers, control, propagation, change
  *   npm run bench -- --server-cpus 2-3 --load-cpus 0-1 --workers 2
  *   npm run bench -- --install          install missing Debian tools first (root)
+ *   npm run bench -- --rounds 5 --round-seconds 4   HTTP/1.1 rows: alternating rounds (default 3 of 5 s)
  *
  * PYSERVE_BENCH_NODE_FLAGS='--max-semi-space-size=2' passes Node flags to every
  * dataplane the bench starts (workers inherit them).
@@ -46,6 +47,8 @@ const { values } = parseArgs({
     'load-cpus': { type: 'string', default: '0' },
     workers: { type: 'string' },
     duration: { type: 'string' },
+    rounds: { type: 'string' },
+    'round-seconds': { type: 'string' },
     warmup: { type: 'string' },
     connections: { type: 'string', default: '64' },
     help: { type: 'boolean', default: false },
@@ -123,6 +126,8 @@ const loadAvgBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 
 
 const durationS = Number(values.duration ?? (smoke ? 1 : 10));
 const warmupS = Number(values.warmup ?? (smoke ? 0 : 3));
+const rounds = Number(values.rounds ?? (smoke ? 1 : 3));
+const roundS = Number(values['round-seconds'] ?? (smoke ? 1 : 5));
 const connections = Number(values.connections);
 // A proxied WebSocket holds two descriptors in the proxy; stay inside the open-files limit.
 const fdLimit = Number(execFileSync('bash', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()) || 1024;
@@ -156,7 +161,7 @@ const result: BenchResult = {
       loadAvgAfter: '',
     },
     versions: versions(),
-    settings: { serverCpus, loadCpus, connections, durationS, warmupS, workersN, dataplaneNodeFlags, dataplaneBuild: sources ? 'sources' : 'compiled' },
+    settings: { serverCpus, loadCpus, connections, durationS, warmupS, rounds, roundS, workersN, dataplaneNodeFlags, dataplaneBuild: sources ? 'sources' : 'compiled' },
     notes,
   },
   http: [],
@@ -180,7 +185,7 @@ try {
       ...(features.accessLog ? [{ kind: 'pyserve', workers: 1, label: 'PyServe (1 worker, access log on)', accessLog: true, httpOnly: true } as const] : []),
     ];
     const peers = await runPeers(env, servers, {
-      connections, durationS, warmupS,
+      connections, durationS, warmupS, rounds, roundS,
       wsIdleConnections: wsIdle, wsSettleMs: smoke ? 300 : 2_000,
       wsEchoConnections: connections, wsEchoDurationS: durationS,
       log,
@@ -204,7 +209,7 @@ try {
         { kind: 'haproxy', workers: w, label: `HAProxy (${w} threads)` },
         { kind: 'caddy', workers: w, label: `Caddy (GOMAXPROCS=${w})` },
       ];
-    const peers = await runPeers(env, servers, { connections, durationS, warmupS, wsIdleConnections: 0, wsSettleMs: 0, wsEchoConnections: 0, wsEchoDurationS: 0, httpOnly: true, log });
+    const peers = await runPeers(env, servers, { connections, durationS, warmupS, rounds, roundS, wsIdleConnections: 0, wsSettleMs: 0, wsEchoConnections: 0, wsEchoDurationS: 0, httpOnly: true, log });
     result.http.push(...peers.http);
   }
   if (only.has('control')) {

@@ -40,6 +40,8 @@ export type HttpRow = {
   cpuBusyPercent: number[];
   /** Ratios against nginx in the same scenario and run; undefined for nginx itself or when nginx did not run. */
   vsNginx?: { throughput: number; p99: number };
+  /** Each round's figures, when the row is the median of several (`--rounds`). */
+  rounds?: { reqPerSec: number; p99: number; rssMiB: number }[];
 });
 
 /** One server × TLS + HTTP/2 via h2load. */
@@ -153,6 +155,9 @@ export interface BenchResult {
       connections: number;
       durationS: number;
       warmupS: number;
+      /** HTTP/1.1 rows: alternating rounds, and seconds measured per row per round (older results have neither). */
+      rounds?: number;
+      roundS?: number;
       workersN: number;
       /** Node flags of every dataplane: the chart's, then PYSERVE_BENCH_NODE_FLAGS. */
       dataplaneNodeFlags?: string[];

@@ -1,7 +1,10 @@
 /**
  * The per-server measurements. HTTP/1.1 keep-alive throughput and latency:
  * wrk through the proxied (13 B, 16 KiB), direct and 404 paths, each after a
- * warm-up run that is thrown away so JITs and pools are warm.
+ * warm-up run that is thrown away so JITs and pools are warm. These rows run
+ * in rounds: every server is measured once per round, in turn, and a row
+ * reports the medians of its rounds, so a slow phase of a shared machine falls
+ * on every server rather than on whichever ran during it.
  */
 import { runWrk, socketErrors } from '../lib/wrk.ts';
 import { Sampler, round } from '../lib/proc.ts';
@@ -28,6 +31,10 @@ export interface PeerRunOptions {
   wsSettleMs: number;
   wsEchoConnections: number;
   wsEchoDurationS: number;
+  /** Alternating rounds of the HTTP/1.1 rows (at least 1). */
+  rounds: number;
+  /** Length of one HTTP/1.1 measurement in one round. */
+  roundS: number;
   /** Run only HTTP/1.1 (the N-worker configurations). */
   httpOnly?: boolean;
   log: (msg: string) => void;
@@ -54,43 +61,75 @@ export interface PeerResults {
 }
 
 /**
- * Each server is started once and measured in turn: HTTP/1.1 scenarios,
- * TLS + HTTP/2 and WebSocket echo. Idle WebSockets are measured on a fresh
- * start of the same server, so neither run's memory colours the other's.
+ * HTTP/1.1 first: every available server runs at once (idle ones cost no
+ * CPU) and each round measures them in turn, starting one server later each
+ * round. Then, one server at a time: TLS + HTTP/2 and WebSocket echo, and idle
+ * WebSockets on a fresh start of the same server, so neither run's memory
+ * colours the other's.
  */
 export async function runPeers(env: BenchEnv, servers: readonly ServerSpec[], o: PeerRunOptions): Promise<PeerResults> {
   const out: PeerResults = { http: [], h2: [], wsIdle: [], wsEcho: [] };
-  for (const spec of servers) {
+  const skip = (spec: ServerSpec, reason: string): void => {
     const base = { server: spec.label, kind: spec.kind };
-    const httpOnly = o.httpOnly === true || spec.httpOnly === true;
-    const skip = (reason: string): void => {
-      o.log(`${spec.label}: not available (${reason})`);
-      for (const scenario of HTTP_SCENARIOS) out.http.push({ ...base, workers: spec.workers, scenario, available: false, reason });
-      if (httpOnly) return;
-      out.h2.push({ ...base, available: false, reason });
-      out.wsIdle.push({ ...base, available: false, reason });
-      out.wsEcho.push({ ...base, available: false, reason });
-    };
-    if (spec.unavailable !== undefined) {
-      skip(spec.unavailable);
-      continue;
-    }
-    let peer: Peer;
+    o.log(`${spec.label}: not available (${reason})`);
+    for (const scenario of HTTP_SCENARIOS) out.http.push({ ...base, workers: spec.workers, scenario, available: false, reason });
+    if (o.httpOnly === true || spec.httpOnly === true) return;
+    out.h2.push({ ...base, available: false, reason });
+    out.wsIdle.push({ ...base, available: false, reason });
+    out.wsEcho.push({ ...base, available: false, reason });
+  };
+  const start = async (spec: ServerSpec): Promise<Peer | undefined> => {
     try {
-      peer = await startPeer(spec.kind, env, { workers: spec.workers, accessLog: spec.accessLog });
+      const peer = await startPeer(spec.kind, env, { workers: spec.workers, accessLog: spec.accessLog });
+      // The spec's label: it tells variants of one server apart (access log on).
+      peer.label = spec.label;
+      return peer;
     } catch (err) {
       if (!(err instanceof NotAvailable)) throw err;
-      skip(err.message);
-      continue;
+      skip(spec, err.message);
+      return undefined;
     }
-    // The spec's label: it tells variants of one server apart (access log on).
-    peer.label = spec.label;
-    try {
+  };
+
+  const running: { spec: ServerSpec; peer: Peer }[] = [];
+  try {
+    for (const spec of servers) {
+      if (spec.unavailable !== undefined) {
+        skip(spec, spec.unavailable);
+        continue;
+      }
+      const peer = await start(spec);
+      if (peer !== undefined) running.push({ spec, peer });
+    }
+    const rounds = Math.max(1, o.rounds);
+    const measured = new Map<string, HttpRow[]>();
+    for (let r = 0; r < rounds; r++) {
+      if (rounds > 1) o.log(`http: round ${r + 1} of ${rounds}`);
+      for (let i = 0; i < running.length; i++) {
+        const { peer } = running[(i + r) % running.length]!;
+        for (const scenario of HTTP_SCENARIOS) {
+          // Warm once: later rounds find JITs and pools warm already.
+          const row = await measureHttp(peer, env, scenario, { ...o, warmupS: r === 0 ? o.warmupS : 0 });
+          const key = `${peer.label}\0${scenario}`;
+          measured.set(key, [...(measured.get(key) ?? []), row]);
+        }
+      }
+    }
+    for (const { peer } of running) {
       for (const scenario of HTTP_SCENARIOS) {
-        const row = await measureHttp(peer, env, scenario, o);
+        const row = medianRow(measured.get(`${peer.label}\0${scenario}`)!);
         out.http.push(peer.accessLog !== undefined && row.available ? { ...row, accessLog: peer.accessLog } : row);
       }
-      if (httpOnly) continue;
+    }
+  } finally {
+    await Promise.all(running.map(({ peer }) => peer.stop()));
+  }
+
+  for (const { spec } of running) {
+    if (o.httpOnly === true || spec.httpOnly === true) continue;
+    const peer = await start(spec);
+    if (peer === undefined) continue;
+    try {
       out.h2.push(await measureH2(peer, env, { connections: o.connections, durationS: o.durationS, warmupS: o.warmupS, log: o.log }));
       out.wsEcho.push(await measureWsEcho(peer, { connections: o.wsEchoConnections, durationS: o.wsEchoDurationS, log: o.log }));
     } finally {
@@ -110,12 +149,40 @@ export async function runPeers(env: BenchEnv, servers: readonly ServerSpec[], o:
   return out;
 }
 
+/**
+ * One row for several rounds of the same server and scenario: the medians of
+ * throughput, latency and CPU, the highest RSS (the peak under load is what a
+ * memory limit has to hold), error counts summed; each round's figures kept.
+ */
+export function medianRow(rows: readonly HttpRow[]): HttpRow {
+  const ran = rows.filter((r): r is Extract<HttpRow, { available: true }> => r.available);
+  if (ran.length === 0) return rows[0]!;
+  if (ran.length === 1) return ran[0]!;
+  const med = (f: (r: (typeof ran)[number]) => number): number => {
+    const v = ran.map(f).sort((a, b) => a - b);
+    const mid = Math.floor(v.length / 2);
+    return v.length % 2 === 1 ? v[mid]! : round((v[mid - 1]! + v[mid]!) / 2, 3);
+  };
+  const first = ran[0]!;
+  return {
+    ...first,
+    reqPerSec: med((r) => r.reqPerSec),
+    latencyMs: { p50: med((r) => r.latencyMs.p50), p99: med((r) => r.latencyMs.p99), p999: med((r) => r.latencyMs.p999), max: Math.max(...ran.map((r) => r.latencyMs.max)) },
+    cpuPercent: med((r) => r.cpuPercent),
+    rssMiB: Math.max(...ran.map((r) => r.rssMiB)),
+    socketErrors: ran.reduce((n, r) => n + r.socketErrors, 0),
+    errorStatuses: ran.reduce((n, r) => n + r.errorStatuses, 0),
+    cpuBusyPercent: first.cpuBusyPercent.map((_, i) => med((r) => r.cpuBusyPercent[i] ?? 0)),
+    rounds: ran.map((r) => ({ reqPerSec: r.reqPerSec, p99: r.latencyMs.p99, rssMiB: r.rssMiB })),
+  };
+}
+
 async function measureHttp(peer: Peer, env: BenchEnv, scenario: HttpScenario, o: PeerRunOptions): Promise<HttpRow> {
   const url = `http://127.0.0.1:${peer.port}${PATHS[scenario]}`;
   if (o.warmupS > 0) await runWrk({ url, connections: o.connections, durationS: o.warmupS, cpus: env.loadCpus });
   const sampler = new Sampler(peer.proc.pid);
   sampler.start();
-  const r = await runWrk({ url, connections: o.connections, durationS: o.durationS, cpus: env.loadCpus });
+  const r = await runWrk({ url, connections: o.connections, durationS: o.roundS, cpus: env.loadCpus });
   const usage = sampler.stop();
   o.log(`http: ${peer.label} ${scenario}: ${r.reqPerSec} req/s, p99 ${r.latencyMs.p99} ms, CPU ${usage.cpuPercent}%, RSS ${usage.rssMiB} MiB, load CPUs busy ${usage.cpuBusyPercent.join('/')}%`);
   return {

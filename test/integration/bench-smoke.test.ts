@@ -27,7 +27,8 @@ beforeAll(async () => {
     throw new Error(`scripts/test-tools/ensure-debs.sh failed (exit ${install.status}); the bench needs nginx, haproxy, caddy, wrk and h2load:\n${install.stderr}${install.stdout}`);
   }
   // A Node flag for the dataplanes (PYSERVE_BENCH_NODE_FLAGS): one put in the wrong place would stop them starting.
-  const child = spawn(process.execPath, [path.join(ROOT, 'bench/run.ts'), '--smoke', '--out', outFile], {
+  // Two rounds, so the alternating HTTP/1.1 rounds and their medians run too.
+  const child = spawn(process.execPath, [path.join(ROOT, 'bench/run.ts'), '--smoke', '--rounds', '2', '--out', outFile], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PYSERVE_BENCH_NODE_FLAGS: NODE_FLAGS },
@@ -56,6 +57,7 @@ describe('npm run bench -- --smoke', () => {
     // The chart's flags first, then the environment's, which win.
     expect(result.meta.settings.dataplaneNodeFlags).toEqual([...chartNodeFlags(), NODE_FLAGS]);
     expect(result.meta.settings.dataplaneBuild).toBe('compiled');
+    expect(result.meta.settings.rounds).toBe(2);
   });
 
   it('compares like for like: PyServe\'s access log off, as the peers\', and one row with it on', () => {
@@ -75,6 +77,11 @@ describe('npm run bench -- --smoke', () => {
         expect(row, `${kind} ${scenario}`).toMatchObject({ available: true, latencyMs: latency, cpuPercent: expect.any(Number), rssMiB: expect.any(Number) });
         if (row?.available !== true) continue;
         expect(row.reqPerSec, `${kind} ${scenario}`).toBeGreaterThan(0);
+        // One figure per round, the row's throughput their median (of two: the mean).
+        expect(row.rounds, `${kind} ${scenario}`).toHaveLength(2);
+        const [a, b] = row.rounds!.map((x) => x.reqPerSec);
+        expect(row.reqPerSec).toBeCloseTo((a! + b!) / 2, 0);
+        expect(row.rssMiB).toBe(Math.max(...row.rounds!.map((x) => x.rssMiB)));
         expect(row.socketErrors, `${kind} ${scenario}`).toBe(0);
         if (scenario !== 'not-found') expect(row.errorStatuses, `${kind} ${scenario}`).toBe(0);
         if (kind !== 'nginx') expect(row.vsNginx).toEqual({ throughput: expect.any(Number), p99: expect.any(Number) });
