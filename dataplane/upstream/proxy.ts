@@ -98,8 +98,7 @@ export function proxyRequest(
 
   let released = false;
   const admission = admit(balancer.state, balancer.circuitBreaker, () => {
-    // `on`: a response closes once (see the handler).
-    res.on('close', () => {
+    res.once('close', () => {
       if (released) return;
       released = true;
       release(balancer.state, balancer.circuitBreaker);
@@ -162,7 +161,7 @@ function forward(
       current?.abort(new Error('request timeout'));
     }, route.timeouts.requestMs);
   }
-  res.on('close', () => {
+  res.once('close', () => {
     clearTimeout(timer);
     if (!res.writableFinished) {
       aborted ??= 'client';
