@@ -16,10 +16,14 @@
  * apply to every variant; `--node-flags` come after them, so they win. `--stdout pipe` sends the
  * dataplane's stdout through a pipe that this process drains on the load CPU,
  * as a container runtime reads a pod's (default: /dev/null, where a write(2)
- * costs next to nothing).
+ * costs next to nothing). `--gc` runs every variant with `--trace-gc-nvp` and
+ * adds, per variant, the bytes promoted to the old generation per scavenge
+ * (median over the measured run) and the full collections in it: short-lived
+ * request objects that get promoted show there long before they show in
+ * req/s (docs/benchmarks.md, "What limits", items 9 and 10).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,9 +45,11 @@ const { values, positionals } = parseArgs({
     args: { type: 'string', multiple: true, default: [] },
     'node-flags': { type: 'string', multiple: true, default: [] },
     stdout: { type: 'string', default: 'null' },
+    gc: { type: 'boolean', default: false },
   },
 });
 if (values.stdout !== 'null' && values.stdout !== 'pipe') throw new Error('--stdout is null or pipe');
+if (values.gc && values.stdout === 'pipe') throw new Error('--gc reads the dataplane\'s stdout from a file: not with --stdout pipe');
 /** `NAME=--a b --c` options → flags per variant name. */
 const perVariant = (list: string[]): Map<string, string[]> => new Map(list.map((a) => {
   const i = a.indexOf('=');
@@ -71,15 +77,16 @@ if (values.stdout === 'pipe') {
   execFileSync('taskset', ['-a', '-p', '-c', env.loadCpus, String(process.pid)], { stdio: 'ignore' });
 }
 const backends = await startBackends(env);
-let results: Map<(typeof variants)[number], { rps: number; p99: number; cpu: number; rss: number }[]>;
+let results: Map<(typeof variants)[number], { rps: number; p99: number; cpu: number; rss: number; promotedKB?: number; fullGCs?: number }[]>;
 try {
   results = await alternate(Number(values.rounds), variants, async (v, round) => {
     const [trafficPort, adminPort] = await freePorts(2);
+    const gcLog = path.join(dir, `gc-${v.name}-${round}.log`);
     const proc = startProc(v.name, process.execPath, [
-      ...v.nodeFlags,
+      ...v.nodeFlags, ...(values.gc ? ['--trace-gc-nvp'] : []),
       v.main, '--host', '127.0.0.1', '--traffic-port', String(trafficPort), '--admin-host', '127.0.0.1', '--admin-port', String(adminPort), '--log-level', 'warn',
       ...v.args,
-    ], { cpus: env.serverCpus, env: { PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: values.stdout === 'pipe' ? 'pipe' : '/dev/null' });
+    ], { cpus: env.serverCpus, env: { PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: values.stdout === 'pipe' ? 'pipe' : values.gc ? gcLog : '/dev/null' });
     proc.child.stdout?.resume();
     try {
       await waitForPort(adminPort!, proc);
@@ -88,13 +95,16 @@ try {
       const url = `http://127.0.0.1:${trafficPort}${values.path}`;
       const connections = Number(values.connections);
       await runWrk({ url, connections, durationS: Number(values.warmup), cpus: env.loadCpus });
+      const gcBefore = values.gc ? gcLines(gcLog).length : 0;
       const s = new Sampler(proc.pid);
       s.start();
       const r = await runWrk({ url, connections, durationS: Number(values.seconds), cpus: env.loadCpus });
       const u = s.stop();
+      const gc: { promotedKB?: number; fullGCs?: number } = values.gc ? gcFigures(gcLines(gcLog).slice(gcBefore)) : {};
       // req/s per CPU-second normalizes away CPU the rest of the machine took from the server.
-      process.stderr.write(`round ${round + 1} ${v.name}: ${r.reqPerSec} req/s (${Math.round(r.reqPerSec / (u.cpuPercent / 100))} per CPU-second), p99 ${r.latencyMs.p99} ms, CPU ${u.cpuPercent}%, RSS ${u.rssMiB} MiB\n`);
-      return { rps: r.reqPerSec, p99: r.latencyMs.p99, cpu: u.cpuPercent, rss: u.rssMiB };
+      const gcText = gc.promotedKB === undefined ? '' : `, promoted ${gc.promotedKB} KB/scavenge, ${gc.fullGCs} full GCs`;
+      process.stderr.write(`round ${round + 1} ${v.name}: ${r.reqPerSec} req/s (${Math.round(r.reqPerSec / (u.cpuPercent / 100))} per CPU-second), p99 ${r.latencyMs.p99} ms, CPU ${u.cpuPercent}%, RSS ${u.rssMiB} MiB${gcText}\n`);
+      return { rps: r.reqPerSec, p99: r.latencyMs.p99, cpu: u.cpuPercent, rss: u.rssMiB, ...gc };
     } finally {
       await proc.stop();
     }
@@ -105,5 +115,17 @@ try {
 }
 console.log(`\nmedians over ${values.rounds} rounds, ${values.path}:`);
 for (const [{ name }, list] of results) {
-  console.log(`  ${name.padEnd(16)} ${String(median(list.map((l) => l.rps))).padStart(7)} req/s  ${String(median(list.map((l) => Math.round(l.rps / (l.cpu / 100))))).padStart(7)} req/CPU-s  p99 ${median(list.map((l) => l.p99))} ms  RSS ${median(list.map((l) => l.rss))} MiB`);
+  const gc = values.gc ? `  promoted ${median(list.map((l) => l.promotedKB ?? 0))} KB/scavenge  full GCs ${median(list.map((l) => l.fullGCs ?? 0))}` : '';
+  console.log(`  ${name.padEnd(16)} ${String(median(list.map((l) => l.rps))).padStart(7)} req/s  ${String(median(list.map((l) => Math.round(l.rps / (l.cpu / 100))))).padStart(7)} req/CPU-s  p99 ${median(list.map((l) => l.p99))} ms  RSS ${median(list.map((l) => l.rss))} MiB${gc}`);
+}
+
+/** The `--trace-gc-nvp` lines the dataplane has written so far. */
+function gcLines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.includes(' gc=')) : [];
+}
+
+/** Median bytes promoted per scavenge (KB) and the count of full collections, from `--trace-gc-nvp` lines. */
+function gcFigures(lines: string[]): { promotedKB: number; fullGCs: number } {
+  const promoted = lines.filter((l) => / gc=s /.test(l)).map((l) => Number(/ promoted=(\d+)/.exec(l)?.[1] ?? 0));
+  return { promotedKB: Math.round(median(promoted.length > 0 ? promoted : [0]) / 1024 * 10) / 10, fullGCs: lines.filter((l) => / gc=mc /.test(l)).length };
 }
