@@ -15,8 +15,9 @@
  * flight at once, so even if all of them were promoted at every scavenge on
  * a slow machine it would stay under the limit.
  *
- * Known open case (issue 6): driven by undici's Pool instead of wrk, the same
- * dataplane promotes ~147 KB per scavenge. Not asserted here until found.
+ * Known open case (issue 6): driven by undici's Pool (8 connections, from
+ * this process) instead of wrk, the same dataplane promotes ~135–147 KB per
+ * scavenge. Not asserted here until it is understood.
  */
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
