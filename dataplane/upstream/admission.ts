@@ -18,12 +18,13 @@ export type Admission =
   | { readonly state: 'queued'; cancel(): void }
   | { readonly state: 'refused'; readonly limit: OverflowLimit };
 
+// Shared: an admission that needs nothing more allocates nothing.
+const ADMITTED: Admission = { state: 'admitted' };
+
 /**
  * Take a slot in the cluster for one request and call `go` now or once one
  * frees. Every admitted request must call {@link release} exactly once.
  */
-const ADMITTED: Admission = { state: 'admitted' };
-
 export function admit(cluster: ClusterState, limits: CircuitBreaker | undefined, go: () => void): Admission {
   const max = limits?.maxConnections;
   if (max === undefined || (cluster.inFlight < max && cluster.pending.length === 0)) {
