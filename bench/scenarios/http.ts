@@ -8,6 +8,7 @@
  */
 import { runWrk, socketErrors } from '../lib/wrk.ts';
 import { Sampler, round } from '../lib/proc.ts';
+import { alternate, median } from '../lib/rounds.ts';
 import type { H2Row, HttpRow, HttpScenario, WsEchoRow, WsIdleRow } from '../lib/types.ts';
 import { NotAvailable, startPeer } from '../peers/index.ts';
 import type { BenchEnv, Peer, PeerKind } from '../peers/index.ts';
@@ -102,22 +103,18 @@ export async function runPeers(env: BenchEnv, servers: readonly ServerSpec[], o:
       if (peer !== undefined) running.push({ spec, peer });
     }
     const rounds = Math.max(1, o.rounds);
-    const measured = new Map<string, HttpRow[]>();
-    for (let r = 0; r < rounds; r++) {
-      if (rounds > 1) o.log(`http: round ${r + 1} of ${rounds}`);
-      for (let i = 0; i < running.length; i++) {
-        const { peer } = running[(i + r) % running.length]!;
-        for (const scenario of HTTP_SCENARIOS) {
-          // Warm once: later rounds find JITs and pools warm already.
-          const row = await measureHttp(peer, env, scenario, { ...o, warmupS: r === 0 ? o.warmupS : 0 });
-          const key = `${peer.label}\0${scenario}`;
-          measured.set(key, [...(measured.get(key) ?? []), row]);
-        }
-      }
-    }
-    for (const { peer } of running) {
+    const measured = await alternate(rounds, running, async ({ peer }, r) => {
+      const rows: HttpRow[] = [];
       for (const scenario of HTTP_SCENARIOS) {
-        const row = medianRow(measured.get(`${peer.label}\0${scenario}`)!);
+        // Warm once: later rounds find JITs and pools warm already.
+        rows.push(await measureHttp(peer, env, scenario, { ...o, warmupS: r === 0 ? o.warmupS : 0 }));
+      }
+      return rows;
+    });
+    for (const entry of running) {
+      const { peer } = entry;
+      for (let i = 0; i < HTTP_SCENARIOS.length; i++) {
+        const row = medianRow(measured.get(entry)!.map((rows) => rows[i]!));
         out.http.push(peer.accessLog !== undefined && row.available ? { ...row, accessLog: peer.accessLog } : row);
       }
     }
@@ -158,11 +155,7 @@ export function medianRow(rows: readonly HttpRow[]): HttpRow {
   const ran = rows.filter((r): r is Extract<HttpRow, { available: true }> => r.available);
   if (ran.length === 0) return rows[0]!;
   if (ran.length === 1) return ran[0]!;
-  const med = (f: (r: (typeof ran)[number]) => number): number => {
-    const v = ran.map(f).sort((a, b) => a - b);
-    const mid = Math.floor(v.length / 2);
-    return v.length % 2 === 1 ? v[mid]! : round((v[mid - 1]! + v[mid]!) / 2, 3);
-  };
+  const med = (f: (r: (typeof ran)[number]) => number): number => median(ran.map(f));
   const first = ran[0]!;
   return {
     ...first,
