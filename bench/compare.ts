@@ -85,6 +85,8 @@ try {
     const proc = startProc(v.name, process.execPath, [
       ...v.nodeFlags, ...(values.gc ? ['--trace-gc-nvp'] : []),
       v.main, '--host', '127.0.0.1', '--traffic-port', String(trafficPort), '--admin-host', '127.0.0.1', '--admin-port', String(adminPort), '--log-level', 'warn',
+      // Explicit: another dataplane on this machine may hold the default HTTPS port.
+      '--https-port', '0', '--workers', '1',
       ...v.args,
     ], { cpus: env.serverCpus, env: { PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: values.stdout === 'pipe' ? 'pipe' : values.gc ? gcLog : '/dev/null' });
     proc.child.stdout?.resume();

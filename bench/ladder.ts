@@ -54,6 +54,8 @@ async function start(rung: Rung): Promise<{ proc: Proc; port: number }> {
   }
   const proc = startProc(rung, process.execPath, [
     ...benchNodeFlags(), main, '--host', '127.0.0.1', '--traffic-port', String(port), '--admin-host', '127.0.0.1', '--admin-port', String(adminPort),
+    // Explicit: another dataplane on this machine may hold the default HTTPS port.
+    '--https-port', '0', '--workers', '1',
     '--log-level', 'warn', '--access-log', 'off',
   ], { cpus: env.serverCpus, env: { PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: '/dev/null' });
   await waitForPort(adminPort!, proc);

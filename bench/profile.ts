@@ -63,6 +63,8 @@ const proc = startProc('pyserve', process.execPath, [
   ...nodeFlags, values.dataplane ?? dataplaneMain(),
   '--host', '127.0.0.1', '--traffic-port', String(trafficPort),
   '--admin-host', '127.0.0.1', '--admin-port', String(adminPort), '--log-level', 'warn',
+  // Explicit: another dataplane on this machine may hold the default HTTPS port.
+  '--https-port', '0', '--workers', '1',
   ...values.args.split(/\s+/).filter((a) => a !== ''),
 ], { cpus: env.serverCpus, env: { PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: '/dev/null' });
 await waitForPort(adminPort, proc);
