@@ -15,9 +15,9 @@
  * flight at once, so even if all of them were promoted at every scavenge on
  * a slow machine it would stay under the limit.
  *
- * Known open case (issue 6): driven by undici's Pool (8 connections, from
- * this process) instead of wrk, the same dataplane promotes ~135–147 KB per
- * scavenge. Not asserted here until it is understood.
+ * The same holds under undici's Pool from this process (a second test):
+ * another header set, and arrivals slower and less regular than wrk's. Both
+ * fail with `res.on('close')` put back in the handler (~210 KB, checked).
  */
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -25,6 +25,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnDataplane } from '../helpers/dataplane.ts';
 import type { DataplaneChild } from '../helpers/dataplane.ts';
@@ -75,20 +76,55 @@ function promotedPerScavenge(from: number): number[] {
     .map((t) => Number(/ promoted=(\d+)/.exec(t)?.[1] ?? NaN));
 }
 
+/** The median of `promoted=` over the scavenges traced since log line `from`. */
+function medianPromoted(from: number): { median: number; count: number } {
+  const promoted = promotedPerScavenge(from);
+  expect(promoted.length, 'scavenges traced').toBeGreaterThan(20);
+  expect(promoted.every(Number.isFinite)).toBe(true);
+  const sorted = [...promoted].sort((x, y) => x - y);
+  return { median: sorted[Math.floor(sorted.length / 2)]!, count: promoted.length };
+}
+
+/** Proxied requests from undici's Pool (CONNECTIONS keep-alive connections) for `seconds`. */
+async function undiciLoad(seconds: number): Promise<number> {
+  const pool = new Pool(dp.trafficUrl, { connections: CONNECTIONS });
+  const end = Date.now() + seconds * 1000;
+  let done = 0;
+  try {
+    await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
+      while (Date.now() < end) {
+        const r = await pool.request({ path: '/p', method: 'GET' });
+        expect(r.statusCode).toBe(200);
+        await r.body.text();
+        done++;
+      }
+    }));
+  } finally {
+    await pool.close();
+  }
+  return done;
+}
+
 describe('garbage per proxied request', () => {
   it('is not promoted to the old generation', async () => {
     await load(1);
     const from = dp.logs.length;
     const requests = await load(3);
     expect(requests, 'requests measured').toBeGreaterThan(3_000);
-    // The trace lines arrive over a pipe: give the last ones a moment.
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const promoted = promotedPerScavenge(from);
-    // ~12 KiB per request against 2 MiB semi-spaces: a scavenge every ~150 requests.
-    expect(promoted.length, 'scavenges traced').toBeGreaterThan(20);
-    expect(promoted.every(Number.isFinite)).toBe(true);
-    const sorted = [...promoted].sort((x, y) => x - y);
-    const median = sorted[Math.floor(sorted.length / 2)]!;
-    expect(median, `median bytes promoted per scavenge (of ${promoted.length})`).toBeLessThan(LIMIT_BYTES);
+    const { median, count } = medianPromoted(from);
+    expect(median, `median bytes promoted per scavenge (of ${count})`).toBeLessThan(LIMIT_BYTES);
+  }, 120_000);
+
+  // Session 7 once saw ~140 KB per scavenge with this client; it did not
+  // come back in session 8, standalone or here (see docs/benchmarks.md).
+  it('is not promoted under another client either', async () => {
+    await undiciLoad(1);
+    const from = dp.logs.length;
+    const requests = await undiciLoad(3);
+    expect(requests, 'requests measured').toBeGreaterThan(3_000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const { median, count } = medianPromoted(from);
+    expect(median, `median bytes promoted per scavenge (of ${count})`).toBeLessThan(LIMIT_BYTES);
   }, 120_000);
 });
