@@ -131,7 +131,10 @@ export abstract class MessageParser {
         if (lf === 0 || buf[lf - 1] !== 0x0d) throw this.fail('bare-lf-head');
       }
       this.checkPartialHead(buf);
-      this.#head = buf;
+      // Copied when it is still the caller's memory: that may be a read
+      // buffer used again (upstream `onread`), and a view would keep a whole
+      // read alive for a few bytes.
+      this.#head = buf.buffer === data.buffer ? Buffer.from(buf) : buf;
       return data.length;
     }
     if (end + 4 > this.maxHeadBytes) throw this.fail('head-too-large', buf);

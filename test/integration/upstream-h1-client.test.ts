@@ -1030,6 +1030,44 @@ describe('backpressure', () => {
     expect(maxBuffered).toBeGreaterThan(0);
     expect(maxBuffered).toBeLessThan(4 * 1024 * 1024);
   });
+  // Plain-TCP connections read into one shared buffer (`onread`): body bytes
+  // a sink keeps must be its own, or the next read overwrites them. A sink
+  // with a high watermark keeps many small chunks queued without pausing.
+  it('hands the sink body chunks of its own, which later reads do not overwrite', async () => {
+    const payload = randomBytes(1024 * 1024);
+    const want = createHash('sha256').update(payload).digest('hex');
+    const srv = await httpServer((_req, res) => {
+      res.writeHead(200, { 'content-length': payload.length });
+      let offset = 0;
+      const next = (): void => {
+        if (offset >= payload.length) {
+          res.end();
+          return;
+        }
+        res.write(payload.subarray(offset, offset + 4096));
+        offset += 4096;
+        setImmediate(next);
+      };
+      next();
+    });
+    const p = pool(srv.port);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const sink = new Writable({
+      highWaterMark: 16 * 1024 * 1024,
+      write(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        setTimeout(cb, 1);
+      },
+    });
+    const finished = new Promise((r) => sink.once('finish', r));
+    const a = await send(p, { bodyTimeout: 5_000 }, { sink: () => sink }).done;
+    expect(a.calls).toEqual(['head', 'end']);
+    await finished;
+    expect(bytes).toBe(payload.length);
+    expect(hash.digest('hex')).toBe(want);
+  });
 });
 
 describe('abort()', () => {

@@ -78,6 +78,13 @@ export interface ConnectTarget {
 // closed it just as the request went out, and nothing can have been processed.
 const RESENDABLE: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
+// Plain-TCP upstream sockets read into this one buffer (`onread`) instead of
+// a fresh 64 KiB allocation per read pushed through a Readable. The parser
+// turns the head into a string and copies a partial head out; only body
+// bytes are copied here, as they are handed on. Safe because a read callback
+// runs to completion before the next read.
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 /** An exchange on its way: created by the pool, carried by one connection (two when resent). */
 export class PendingExchange implements Exchange {
   readonly request: ExchangeRequest;
@@ -130,6 +137,8 @@ export class H1Connection implements ResponseEvents {
   #bodyCleanup: (() => void) | undefined;
   #timeoutMs = -1;
   #held: Buffer | undefined;
+  /** Plain TCP: the bytes being parsed are READ_BUFFER's, so what is kept is copied. */
+  readonly #shared: boolean;
   /** This connection's place in its pool's list. */
   entry: ListEntry<H1Connection> | undefined;
   /** When the connection was last parked in its pool (ms, `performance.now()`). */
@@ -140,10 +149,11 @@ export class H1Connection implements ResponseEvents {
   constructor(owner: ConnectionOwner, target: ConnectTarget) {
     this.#owner = owner;
     this.#parser = new ResponseParser(target.maxHeadBytes);
+    this.#shared = !target.tls;
     const socket = target.tls
       // Backend certificates are not verified, as ingress-nginx's default `proxy_ssl_verify off`.
       ? tlsConnect({ host: target.address, port: target.port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
-      : netConnect({ host: target.address, port: target.port });
+      : netConnect({ host: target.address, port: target.port, onread: { buffer: READ_BUFFER, callback: (n, buf) => this.#onRead(n, buf as Buffer) } });
     this.#socket = socket;
     socket.setNoDelay(true);
     if (target.connectTimeoutMs > 0) {
@@ -155,7 +165,8 @@ export class H1Connection implements ResponseEvents {
       clearTimeout(this.#connectTimer);
       this.#connectTimer = undefined;
     });
-    socket.on('data', (data: Buffer) => this.#onData(data));
+    // TLS sockets take no `onread`: their bytes come as 'data'.
+    if (target.tls) socket.on('data', (data: Buffer) => this.#onData(data));
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err: Error) => {
       this.#error ??= err;
@@ -243,6 +254,8 @@ export class H1Connection implements ResponseEvents {
   onBody(chunk: Buffer): void {
     const ex = this.#ex;
     if (ex === undefined || ex.ended || chunk.length === 0) return;
+    // Out of READ_BUFFER before it is kept or written on.
+    if (this.#shared) chunk = Buffer.from(chunk);
     // The last chunk read is held back until the parser says whether it ends
     // the response: a small response then goes out as one `end(chunk)`
     // instead of `write(chunk)` + `end()` (Node sends head and body together
@@ -268,6 +281,12 @@ export class H1Connection implements ResponseEvents {
 
   onComplete(): void {
     this.#complete = true;
+  }
+
+  /** `onread`'s callback; `true`: reading goes on unless `#onData` paused the socket. */
+  #onRead(n: number, buf: Buffer): boolean {
+    this.#onData(buf.subarray(0, n));
+    return true;
   }
 
   #onData(data: Buffer): void {
