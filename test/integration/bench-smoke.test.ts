@@ -42,7 +42,7 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const NODE_FLAGS = '--max-semi-space-size=4';
+const NODE_FLAGS = '--max-semi-space-size=8';
 const SERVERS = ['pyserve', 'nginx', 'haproxy', 'caddy'];
 const SCENARIOS = ['proxy-13B', 'proxy-16KiB', 'direct', 'not-found'];
 const latency = { p50: expect.any(Number), p99: expect.any(Number), p999: expect.any(Number), max: expect.any(Number) };

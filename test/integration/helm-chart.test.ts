@@ -543,7 +543,8 @@ describe('rendered manifests (default values)', () => {
     expect(controller.env!.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath])).toEqual([['POD_NAME', 'metadata.name'], ['POD_NAMESPACE', 'metadata.namespace']]);
     expect(containerOf(dataplaneOf(objects)).args).toEqual([
       // Node's flags before the program, from dataplane.nodeFlags.
-      '--max-semi-space-size=2',
+      '--max-semi-space-size=4',
+      '--no-allocation-site-pretenuring',
       'dist/dataplane/main.js',
       '--traffic-port=8080',
       '--admin-port=9901',
