@@ -20,9 +20,26 @@ export interface LoggedProcess {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+// Children still running when the test process exits, e.g. after a test
+// timed out before its cleanup ran, go with it instead of holding ports and
+// CPU for the files that follow.
+const running = new Set<ChildProcess>();
+const killRunning = (): void => {
+  for (const child of running) child.kill('SIGKILL');
+};
+process.once('exit', killRunning);
+// Vitest ends a test file's fork with SIGTERM, which skips 'exit': kill the
+// children, then end as SIGTERM would have (no listener is left).
+process.once('SIGTERM', () => {
+  killRunning();
+  process.kill(process.pid, 'SIGTERM');
+});
+
 /** Spawn `process.execPath args` (the Node 24 running the tests, never a bare `node`). */
 export function spawnLogged(label: string, args: string[], env: Record<string, string | undefined> = {}): LoggedProcess {
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   const logs: LogLine[] = [];
   const waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   let stderr = '';
