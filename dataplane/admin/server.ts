@@ -93,7 +93,8 @@ export function createAdminServer(opts: AdminServerOptions): Server {
       reject(res, 'bad_json', 'body is not valid JSON', [(err as Error).message]);
       return;
     }
-    const validated = validateSnapshot(input);
+    // Checked against the routing served now: an unchanged routing section is not validated again.
+    const validated = validateSnapshot(input, { servingRoutingHash: store.current?.routing.hash });
     if (!validated.ok) {
       reject(res, 'invalid', 'invalid snapshot', validated.problems);
       return;

@@ -134,8 +134,12 @@ export async function startPrimary(options: DataplaneOptions, loggers: Dataplane
     return reply.type === 'pyserve:applied' ? { ok: reply.ok, problems: reply.problems } : { ok: false, problems: ['unexpected reply'] };
   };
 
-  const commit = (snapshot: Snapshot): Promise<ApplyResult> => serial(async () => {
+  const commit = (pushed: Snapshot): Promise<ApplyResult> => serial(async () => {
     const prev = committed;
+    // The same routing hash means the same routing: hand workers, and those
+    // started later, the section already validated, never a pushed one that
+    // was accepted unchecked (or as just its hash) for keeping it.
+    const snapshot = prev !== undefined && pushed.routing.hash === prev.snapshot.routing.hash ? { ...pushed, routing: prev.snapshot.routing } : pushed;
     // Throws CompileError (→ 400) before any worker sees the snapshot.
     const result = check.apply(snapshot);
     const targets = [...workers.values()].filter((w) => w.phase !== 'forked');

@@ -1,7 +1,8 @@
 // The one mutable reference of the dataplane. A request reads `current` once
 // and keeps that object to its end; `apply` builds a new object and swaps.
 import type { Snapshot } from '../snapshot/schema.ts';
-import { compileEndpoints, compileRouting, compileUpstreams, DEFAULT_TIMEOUTS, endpointKeysByCluster } from './compile.ts';
+import { CompileError, compileEndpoints, compileRouting, compileUpstreams, DEFAULT_TIMEOUTS, endpointKeysByCluster } from './compile.ts';
+import { keepsServedRouting } from '../snapshot/validate.ts';
 import type { CompiledEndpoints, CompiledRouting, CompiledUpstreams, TimeoutDefaults } from './compile.ts';
 import { UpstreamHealth } from '../upstream/health-state.ts';
 import type { PoolRegistry } from '../upstream/pool.ts';
@@ -75,6 +76,11 @@ export class ConfigStore {
     const prev = this.#current;
     const sameRouting = prev?.routing.hash === snapshot.routing.hash;
     const sameEndpoints = prev?.endpoints.hash === snapshot.endpoints.hash;
+    // Its routing was accepted unchecked for being the one served; another
+    // push changed that in between (the primary queues commits after checking).
+    if (!sameRouting && keepsServedRouting(snapshot)) {
+      throw new CompileError(['routing.hash: the routing being served changed while this snapshot was checked; push the whole snapshot again']);
+    }
     const routing = sameRouting ? prev!.routing : compileRouting(snapshot.routing, this.#defaults, this.#ext.features);
     const endpoints = sameEndpoints ? prev!.endpoints : compileEndpoints(snapshot.endpoints);
     // Last before the swap: TLS compilation never throws (bad certificates fall back

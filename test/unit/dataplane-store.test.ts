@@ -4,6 +4,7 @@ import { CompileError, compileRouting } from '../../dataplane/config/compile.ts'
 import { PoolRegistry } from '../../dataplane/upstream/pool.ts';
 import { upstreamEndpoint } from '../../dataplane/upstream/endpoint.ts';
 import { direct, forward, prefix, regex, snapshot, vhost } from '../helpers/snapshots.ts';
+import { validateSnapshot } from '../../dataplane/snapshot/validate.ts';
 import type { Endpoint } from '../../dataplane/snapshot/schema.ts';
 
 const ep = (port: number): Endpoint => ({ address: '127.0.0.1', port, ready: true, serving: true, terminating: false });
@@ -25,6 +26,22 @@ describe('ConfigStore', () => {
     expect(second.generation).toBe(2);
     expect(store.apply(snapshot(3, routes, { c: [ep(2)] }))).toEqual({ applied: false, routingRebuilt: false, endpointsRebuilt: false });
     expect(store.current!.endpoints).toBe(second.endpoints);
+    await pools.closeAll(100);
+  });
+
+  // The multi-worker primary checks a push, then queues its commit behind
+  // others: one accepted for keeping the served routing must not be compiled
+  // when another push changed that routing meanwhile.
+  it('refuses a snapshot accepted for keeping the served routing once that routing changed', async () => {
+    const pools = new PoolRegistry();
+    const store = new ConfigStore(pools);
+    store.apply(snapshot(1, routes, { c: [ep(1)] }));
+    const next = snapshot(2, routes, { c: [ep(2)] });
+    const checked = validateSnapshot({ ...next, routing: { hash: next.routing.hash } }, { servingRoutingHash: store.current!.routing.hash });
+    expect(checked.ok).toBe(true);
+    store.apply(snapshot(3, [vhost('v', ['*'], [direct('d', prefix('/'), 200, 'x')])], { c: [ep(1)] }));
+    expect(() => store.apply((checked as { snapshot: typeof next }).snapshot)).toThrow(CompileError);
+    expect(store.current!.generation).toBe(3);
     await pools.closeAll(100);
   });
 
