@@ -764,7 +764,11 @@ export const Snapshot = z.strictObject({
    * dataplane does not order by it: section hashes are the identity.
    */
   generation: z.number().int().min(0),
-  /** Virtual hosts, routes and clusters. */
+  /**
+   * Virtual hosts, routes and clusters. A push whose `routing.hash` is the
+   * one the dataplane serves keeps that routing, and may carry just
+   * `{ "hash": … }` here (the dataplane then checks only the endpoints).
+   */
   routing: Routing,
   /** Endpoint addresses per cluster. */
   endpoints: Endpoints,

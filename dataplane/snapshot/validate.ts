@@ -1,5 +1,6 @@
-// Full validation of a pushed snapshot: the zod schema, then the cross-field
-// rules a schema cannot express (hashes, references, uniqueness).
+// Validation of a pushed snapshot: the zod schema, then the cross-field
+// rules a schema cannot express (hashes, references, uniqueness). A push that
+// keeps the routing being served has only its endpoints checked.
 import { z } from 'zod';
 import { Snapshot } from './schema.ts';
 import type { Snapshot as SnapshotT } from './schema.ts';
