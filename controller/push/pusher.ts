@@ -5,7 +5,11 @@
  * pod must never hold back the others. Before sending a (possibly large)
  * snapshot, the pusher asks the target what it has; equal hashes mean there is
  * nothing to do. A pod that restarted empty answers 404 and gets the snapshot
- * again, which is also what {@link Pusher.reconcile} relies on.
+ * again, which is also what {@link Pusher.reconcile} relies on. A target that
+ * already serves the snapshot's routing gets the routing section as just its
+ * hash (an endpoints change at 10k Ingresses is then a fraction of the 14 MB
+ * body); should it answer 400 (its routing changed meanwhile, or it predates
+ * such pushes), it gets the whole snapshot.
  */
 import { Agent, request } from 'undici';
 import type { Snapshot } from '../../dataplane/snapshot/schema.ts';
@@ -33,6 +37,8 @@ export interface PushResult {
   error?: string;
   /** Number of HTTP attempts made, including the state check. */
   attempts: number;
+  /** Applied with the routing section sent as just its hash (the target already served it). */
+  routingOmitted?: true;
 }
 
 /** Options of {@link Pusher}. */
@@ -45,6 +51,12 @@ export interface PusherOptions {
   maxAttempts?: number;
   /** First retry delay; doubles per attempt, with jitter, capped at 5 s. */
   backoffMs?: number;
+}
+
+/** The bodies of one push: the whole snapshot, and (made once, when first needed) the one with the routing as its hash. */
+interface Bodies {
+  full: string;
+  slim: () => string;
 }
 
 interface TargetState {
@@ -76,7 +88,12 @@ export class Pusher {
   /** Push `snapshot` to every target concurrently. Never throws for a target failure. */
   async push(snapshot: Snapshot, signal?: AbortSignal): Promise<PushResult[]> {
     const body = JSON.stringify(snapshot);
-    return Promise.all(this.#targets.map((t) => this.#pushOne(t, snapshot, body, signal)));
+    let slim: string | undefined;
+    const bodies: Bodies = {
+      full: body,
+      slim: () => (slim ??= JSON.stringify({ ...snapshot, routing: { hash: snapshot.routing.hash } })),
+    };
+    return Promise.all(this.#targets.map((t) => this.#pushOne(t, snapshot, bodies, signal)));
   }
 
   /** Close the HTTP connections kept to the targets. */
@@ -84,7 +101,7 @@ export class Pusher {
     await this.#agent.close();
   }
 
-  async #pushOne(target: PushTarget, snapshot: Snapshot, body: string, signal?: AbortSignal): Promise<PushResult> {
+  async #pushOne(target: PushTarget, snapshot: Snapshot, bodies: Bodies, signal?: AbortSignal): Promise<PushResult> {
     let attempts = 0;
     let lastError = '';
     for (let attempt = 0; attempt < this.#opts.maxAttempts; attempt++) {
@@ -96,20 +113,19 @@ export class Pusher {
         if (state && state.routingHash === snapshot.routing.hash && state.endpointsHash === snapshot.endpoints.hash) {
           return { target: target.id, outcome: 'unchanged', generation: state.generation, attempts };
         }
+        let omitted = state?.routingHash === snapshot.routing.hash;
         attempts++;
-        const res = await request(new URL('/v1/snapshot', target.url), {
-          method: 'PUT',
-          dispatcher: this.#agent,
-          headers: { authorization: `Bearer ${this.#opts.token}`, 'content-type': 'application/json' },
-          body,
-          signal,
-        });
-        const text = await res.body.text();
-        if (res.statusCode === 200) {
-          const parsed = JSON.parse(text) as { generation?: number };
-          return { target: target.id, outcome: 'applied', generation: parsed.generation ?? snapshot.generation, attempts };
+        let { status, text } = await this.#put(target, omitted ? bodies.slim() : bodies.full, signal);
+        if (omitted && status === 400) {
+          omitted = false;
+          attempts++;
+          ({ status, text } = await this.#put(target, bodies.full, signal));
         }
-        if (res.statusCode === 400 || res.statusCode === 413) {
+        if (status === 200) {
+          const parsed = JSON.parse(text) as { generation?: number };
+          return { target: target.id, outcome: 'applied', generation: parsed.generation ?? snapshot.generation, attempts, ...(omitted && { routingOmitted: true as const }) };
+        }
+        if (status === 400 || status === 413) {
           // The dataplane judged the content; sending it again cannot help.
           let problems: string[] = [text];
           try {
@@ -120,12 +136,23 @@ export class Pusher {
           }
           return { target: target.id, outcome: 'rejected', problems, attempts };
         }
-        lastError = `HTTP ${res.statusCode}: ${text.slice(0, 200)}`;
+        lastError = `HTTP ${status}: ${text.slice(0, 200)}`;
       } catch (err) {
         lastError = (err as Error).message;
       }
     }
     return { target: target.id, outcome: 'unreachable', error: lastError, attempts };
+  }
+
+  async #put(target: PushTarget, body: string, signal?: AbortSignal): Promise<{ status: number; text: string }> {
+    const res = await request(new URL('/v1/snapshot', target.url), {
+      method: 'PUT',
+      dispatcher: this.#agent,
+      headers: { authorization: `Bearer ${this.#opts.token}`, 'content-type': 'application/json' },
+      body,
+      signal,
+    });
+    return { status: res.statusCode, text: await res.body.text() };
   }
 
   /** Current state of a target, or undefined when it has no snapshot yet. */

@@ -4,8 +4,10 @@ import { Pusher } from '../../controller/push/pusher.ts';
 import { spawnDataplane } from '../helpers/dataplane.ts';
 import type { DataplaneChild } from '../helpers/dataplane.ts';
 import { closedPort } from '../helpers/backends.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { direct, prefix, snapshot, vhost } from '../helpers/snapshots.ts';
-import type { Snapshot } from '../../dataplane/snapshot/schema.ts';
+import type { Endpoint, Snapshot } from '../../dataplane/snapshot/schema.ts';
 
 const TOKEN = 'pusher-token';
 const snap = (generation: number, body: string): Snapshot =>
@@ -65,6 +67,55 @@ describe('Pusher', () => {
     expect(await (await fetch(b.trafficUrl)).text()).toBe('three');
   });
 
+  it('sends a target that serves the routing only its hash, and the whole snapshot to one that does not', async () => {
+    const routes = [vhost('*', ['*'], [direct('hello', prefix('/'), 200, 'five')])];
+    const ep = (port: number): Endpoint => ({ address: '127.0.0.1', port, ready: true, serving: true, terminating: false });
+    pusher.setTargets([{ id: 'a', url: a.adminUrl }]);
+    expect(await pusher.push(snapshot(5, routes, { c: [ep(1)] }))).toEqual([{ target: 'a', outcome: 'applied', generation: 5, attempts: 2 }]);
+    pusher.setTargets([{ id: 'a', url: a.adminUrl }, { id: 'b', url: b.adminUrl }]);
+    const next = snapshot(6, routes, { c: [ep(2)] });
+    expect(await pusher.push(next)).toEqual([
+      { target: 'a', outcome: 'applied', generation: 6, attempts: 2, routingOmitted: true },
+      { target: 'b', outcome: 'applied', generation: 6, attempts: 2 },
+    ]);
+    for (const dp of [a, b]) {
+      expect(await (await fetch(dp.trafficUrl)).text()).toBe('five');
+      const state = await (await fetch(`${dp.adminUrl}/v1/snapshot`, { headers: { authorization: `Bearer ${TOKEN}` } })).json() as Record<string, unknown>;
+      expect(state).toEqual({ generation: 6, routingHash: next.routing.hash, endpointsHash: next.endpoints.hash });
+    }
+  });
+
+  // Stands in for a dataplane from before routing-hash-only pushes (none of
+  // those runs here), or one whose routing changed after the state check:
+  // it claims the routing, then refuses a body without it.
+  it('sends the whole snapshot when a routing-hash-only push is refused with 400', async () => {
+    const next = snap(7, 'seven');
+    const bodies: { routing: Record<string, unknown> }[] = [];
+    const stubOfOlderDataplane = createServer((req, res) => {
+      let text = '';
+      req.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        if (req.method === 'GET') {
+          res.end(JSON.stringify({ generation: 6, routingHash: next.routing.hash, endpointsHash: 'x' }));
+          return;
+        }
+        const body = JSON.parse(text) as { routing: Record<string, unknown>; generation: number };
+        bodies.push(body);
+        const whole = Array.isArray(body.routing.virtualHosts);
+        res.statusCode = whole ? 200 : 400;
+        res.end(JSON.stringify(whole ? { generation: body.generation } : { error: 'invalid snapshot', problems: ['routing.virtualHosts: expected array'] }));
+      });
+    });
+    await new Promise<void>((r) => stubOfOlderDataplane.listen(0, '127.0.0.1', r));
+    try {
+      pusher.setTargets([{ id: 'old', url: `http://127.0.0.1:${(stubOfOlderDataplane.address() as AddressInfo).port}` }]);
+      expect(await pusher.push(next)).toEqual([{ target: 'old', outcome: 'applied', generation: 7, attempts: 3 }]);
+      expect(bodies.map((b) => Object.keys(b.routing))).toEqual([['hash'], Object.keys(next.routing)]);
+    } finally {
+      await new Promise((r) => stubOfOlderDataplane.close(r));
+    }
+  });
+
   it('reports a wrong token as unreachable with the 401, never applied', async () => {
     const wrong = new Pusher({ token: 'nope', maxAttempts: 1 });
     wrong.setTargets([{ id: 'a', url: a.adminUrl }]);
@@ -72,6 +123,6 @@ describe('Pusher', () => {
     await wrong.close();
     expect(r!.outcome).toBe('unreachable');
     expect(r!.error).toMatch(/401/);
-    expect(await (await fetch(a.trafficUrl)).text()).toBe('three');
+    expect(await (await fetch(a.trafficUrl)).text()).toBe('five');
   });
 });
