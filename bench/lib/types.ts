@@ -107,8 +107,10 @@ export interface ApplyRow {
   snapshotBytes: number;
   /** PUT /v1/snapshot round trip, new routing and endpoints. */
   fullApplyMs: number;
-  /** PUT with only endpoints changed (the fast path). */
+  /** PUT with only endpoints changed, the whole body sent (routing unchanged: not compiled or checked again). */
   endpointsOnlyApplyMs: number;
+  /** The next endpoints-only PUT as the pusher sends it to a dataplane serving that routing: routing as just its hash. */
+  routingAsHashApplyMs: number;
   rssMiB: number;
 }
 

@@ -112,7 +112,7 @@ describe('npm run bench -- --smoke', () => {
 
   it('measures translate, snapshot apply and propagation on a real API server', () => {
     expect(result.controlPlane.translate).toEqual([expect.objectContaining({ ingresses: 100, routes: 200, medianMs: expect.any(Number), rssMiB: expect.any(Number) })]);
-    expect(result.controlPlane.apply).toEqual([expect.objectContaining({ ingresses: 100, fullApplyMs: expect.any(Number), endpointsOnlyApplyMs: expect.any(Number) })]);
+    expect(result.controlPlane.apply).toEqual([expect.objectContaining({ ingresses: 100, fullApplyMs: expect.any(Number), endpointsOnlyApplyMs: expect.any(Number), routingAsHashApplyMs: expect.any(Number) })]);
     const p = result.controlPlane.propagation;
     expect(p.available, p.available ? '' : p.reason).toBe(true);
     if (p.available) {
