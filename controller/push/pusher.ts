@@ -5,7 +5,7 @@
  * pod must never hold back the others. Before sending a (possibly large)
  * snapshot, the pusher asks the target what it has; equal hashes mean there is
  * nothing to do. A pod that restarted empty answers 404 and gets the snapshot
- * again, which is also what {@link Pusher.reconcile} relies on. A target that
+ * again, which is how callers that re-run {@link Pusher.push} periodically recover it. A target that
  * already serves the snapshot's routing gets the routing section as just its
  * hash (an endpoints change at 10k Ingresses is then a fraction of the 14 MB
  * body); should it answer 400 (its routing changed meanwhile, or it predates
