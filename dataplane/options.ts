@@ -41,6 +41,8 @@ export interface DataplaneOptions extends TrafficFeatureOptions {
   logLevel: (typeof LOG_LEVELS)[number];
   /** Write one access-log line per request to stdout. Default true. */
   accessLog: boolean;
+  /** Also export `nodejs_gc_duration_seconds` (a GC observer; costs old-space garbage per GC). Default false. */
+  gcMetrics: boolean;
   /**
    * Traffic worker processes (node:cluster); 1 runs everything in one process.
    * Default: one per CPU the process may use (cluster/workers.ts `autoWorkers`).
@@ -64,12 +66,15 @@ const FLAGS = {
   'max-snapshot-bytes': { env: 'PYSERVE_MAX_SNAPSHOT_BYTES', help: 'largest accepted snapshot body (default 67108864)' },
   'log-level': { env: 'PYSERVE_LOG_LEVEL', help: `diagnostic log level: ${LOG_LEVELS.join(', ')} (default info)` },
   'access-log': { env: 'PYSERVE_ACCESS_LOG', help: 'one JSON line per request on stdout: on or off (default on)' },
+  'gc-metrics': { env: 'PYSERVE_GC_METRICS', help: 'export nodejs_gc_duration_seconds: on or off (default off; ~5 KiB of old-space garbage per GC)' },
   workers: { env: 'PYSERVE_WORKERS', help: 'traffic worker processes, or auto = one per usable CPU (default auto; 1 = single process)' },
   // Limits, timeouts, compression: limits/flags.ts.
   ...TRAFFIC_FEATURE_FLAGS,
 } as const;
 
 const port = intFlag(0, 65535);
+// on/off as documented; true/false as a chart or an env file may write it.
+const onOff = z.enum(['on', 'off', 'true', 'false']).transform((v) => v === 'on' || v === 'true');
 const Schema = z.object({
   'traffic-port': port.default(8080),
   'admin-port': port.default(9901),
@@ -84,8 +89,8 @@ const Schema = z.object({
   'drain-timeout-ms': intFlag(0, 3_600_000).default(15_000),
   'max-snapshot-bytes': intFlag(1024, 2 ** 31).default(64 * 1024 * 1024),
   'log-level': z.enum(LOG_LEVELS).default('info'),
-  // on/off as documented; true/false as a chart or an env file may write it.
-  'access-log': z.enum(['on', 'off', 'true', 'false']).transform((v) => v === 'on' || v === 'true').default(true),
+  'access-log': onOff.default(true),
+  'gc-metrics': onOff.default(false),
   workers: z.union([z.literal('auto'), intFlag(1, 1024)]).default('auto'),
   ...trafficFeatureSchema,
 });
@@ -154,6 +159,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     maxSnapshotBytes: o['max-snapshot-bytes'],
     logLevel: o['log-level'],
     accessLog: o['access-log'],
+    gcMetrics: o['gc-metrics'],
     workers: o.workers === 'auto' ? autoWorkers() : o.workers,
     ...trafficFeatureOptions(o),
   };

@@ -92,6 +92,7 @@ export async function startDataplane(opts: StartOptions = {}): Promise<RunningDa
   });
   let inFlight = (): number => 0;
   const metrics = createMetrics({
+    gc: opts.gcMetrics,
     upstreamPools: () => pools.size + h2.size,
     inFlight: () => inFlight(),
     endpointHealth: () => endpointHealthSamples(store.current?.upstreams),

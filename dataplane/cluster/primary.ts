@@ -60,7 +60,7 @@ export interface RunningPrimary {
 export async function startPrimary(options: DataplaneOptions, loggers: DataplaneLoggers): Promise<RunningPrimary> {
   const { log, announce } = loggers;
   const token = options.adminToken === '' ? undefined : options.adminToken;
-  const metrics = createMetrics();
+  const metrics = createMetrics({ gc: options.gcMetrics });
   // The compile check: built like a worker's store, minus TLS and listeners.
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const pools = new PoolRegistry();

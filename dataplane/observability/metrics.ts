@@ -1,6 +1,7 @@
 // A dedicated registry: the dataplane may be embedded (tests, local mode) next
 // to other prom-client users, and the global registry would mix them.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from './process-metrics.ts';
 
 /** Route label for requests that matched no route (404s, malformed requests). */
 export const NO_ROUTE = '(none)';
@@ -35,18 +36,20 @@ export interface EndpointHealthSample {
   readonly healthy: boolean;
 }
 
-/** Sources the metrics read at scrape time. */
+/** Sources the metrics read at scrape time, and which optional metrics to keep. */
 export interface MetricSources {
+  /** Node's GC duration histogram too (`--gc-metrics`; process-metrics.ts says what it costs). */
+  gc?: boolean;
   upstreamPools?: () => number;
   inFlight?: () => number;
   /** Endpoints of clusters, for the health gauge. */
   endpointHealth?: () => Iterable<EndpointHealthSample>;
 }
 
-/** Create the metrics in a fresh registry, with Node's default process metrics. */
+/** Create the metrics in a fresh registry, with Node's process metrics (process-metrics.ts). */
 export function createMetrics(opts: MetricSources = {}): DataplaneMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectProcessMetrics(registry, { gc: opts.gc ?? false });
   const m: DataplaneMetrics = {
     registry,
     requests: new Counter({

@@ -191,6 +191,21 @@ describe('refusing snapshots', () => {
   });
 });
 
+describe('process metrics', () => {
+  it("has Node's process metrics, and the GC histogram only with --gc-metrics on", async () => {
+    const metrics = (await http(`${dp.adminUrl}/metrics`)).text;
+    expect(metrics).toMatch(/^nodejs_heap_size_used_bytes \d+$/m);
+    expect(metrics).toMatch(/^process_resident_memory_bytes \d+$/m);
+    expect(metrics).not.toMatch(/nodejs_gc_duration_seconds/);
+    const withGc = await spawnDataplane({ token, args: ['--gc-metrics', 'on'] });
+    try {
+      expect((await http(`${withGc.adminUrl}/metrics`)).text).toMatch(/^# TYPE nodejs_gc_duration_seconds histogram$/m);
+    } finally {
+      await withGc.stop();
+    }
+  });
+});
+
 describe('startup', () => {
   it('refuses to start without an admin token', async () => {
     const res = await runDataplaneToExit(['--traffic-port', '0', '--admin-port', '0']);

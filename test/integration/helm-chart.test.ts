@@ -331,6 +331,17 @@ describe('helm lint and template', () => {
     expect((await args({})).filter((a) => a.startsWith('--workers'))).toEqual([]);
   });
 
+  it('accessLog and gcMetrics turn into --access-log=off and --gc-metrics=on, defaults into no flag', async () => {
+    const args = async (values: Values): Promise<string[]> => {
+      const { objects } = await render(values);
+      return dataplaneOf(objects).spec!.template.spec!.containers[0]!.args ?? [];
+    };
+    const switched = await args({ dataplane: { accessLog: false, gcMetrics: true } });
+    expect(switched).toContain('--access-log=off');
+    expect(switched).toContain('--gc-metrics=on');
+    expect((await args({})).filter((a) => /^--(access-log|gc-metrics)/.test(a))).toEqual([]);
+  });
+
   it('renders NOTES.txt with how to reach the release', async () => {
     const r = await exec(tools.helm, [
       'install', RELEASE, CHART, '--namespace', NAMESPACE, '--dry-run=client', '-f', valuesFile({ dataplane: { service: { type: 'NodePort' } } }),

@@ -1033,7 +1033,7 @@ describe('backpressure', () => {
   // Plain-TCP connections read into one shared buffer (`onread`): body bytes
   // a sink keeps must be its own, or the next read overwrites them. A sink
   // with a high watermark keeps many small chunks queued without pausing.
-  it('hands the sink body chunks of its own, which later reads do not overwrite', async () => {
+  it('hands the sink body chunks of its own (not READ_BUFFER, not the Buffer pool), which later reads do not overwrite', async () => {
     const payload = randomBytes(1024 * 1024);
     const want = createHash('sha256').update(payload).digest('hex');
     const srv = await httpServer((_req, res) => {
@@ -1053,11 +1053,15 @@ describe('backpressure', () => {
     const p = pool(srv.port);
     const hash = createHash('sha256');
     let bytes = 0;
+    let sharedChunks = 0;
     const sink = new Writable({
       highWaterMark: 16 * 1024 * 1024,
       write(chunk: Buffer, _enc, cb) {
         hash.update(chunk);
         bytes += chunk.length;
+        // Its own memory, not a slice of Node's shared Buffer pool: a pool
+        // slab outlives the response and waits for a mark-compact.
+        if (chunk.buffer.byteLength !== chunk.length) sharedChunks++;
         setTimeout(cb, 1);
       },
     });
@@ -1067,6 +1071,7 @@ describe('backpressure', () => {
     await finished;
     expect(bytes).toBe(payload.length);
     expect(hash.digest('hex')).toBe(want);
+    expect(sharedChunks).toBe(0);
   });
 });
 

@@ -23,6 +23,7 @@ describe('parseOptions', () => {
       maxSnapshotBytes: 64 * 1024 * 1024,
       logLevel: 'info',
       accessLog: true,
+      gcMetrics: false,
       limits: {
         maxHeaderBytes: 32 * 1024,
         maxUriBytes: 8 * 1024,
@@ -78,6 +79,15 @@ describe('parseOptions', () => {
     for (const bad of ['no', 'OFF ', '0']) expect(() => parseOptions([...t, '--access-log', bad], {})).toThrow(/--access-log/);
     // It takes a value: a bare --access-log is a usage error, not "on".
     expect(() => parseOptions([...t, '--access-log'], {})).toThrow(OptionsError);
+  });
+
+  it('exports the GC histogram only when asked, from --gc-metrics or PYSERVE_GC_METRICS', () => {
+    const t = ['--admin-token', 'x'];
+    expect(parseOptions(t, {})!.gcMetrics).toBe(false);
+    expect(parseOptions([...t, '--gc-metrics', 'on'], {})!.gcMetrics).toBe(true);
+    expect(parseOptions(t, { PYSERVE_GC_METRICS: 'true' })!.gcMetrics).toBe(true);
+    expect(parseOptions([...t, '--gc-metrics=off'], { PYSERVE_GC_METRICS: 'on' })!.gcMetrics).toBe(false);
+    expect(() => parseOptions([...t, '--gc-metrics', 'yes'], {})).toThrow(/--gc-metrics/);
   });
 
   it('refuses integer values that Number() would coerce', () => {
