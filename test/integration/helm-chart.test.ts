@@ -556,6 +556,7 @@ describe('rendered manifests (default values)', () => {
       // Node's flags before the program, from dataplane.nodeFlags.
       '--max-semi-space-size=4',
       '--no-allocation-site-pretenuring',
+      '--invocation-count-for-turbofan=600',
       'dist/dataplane/main.js',
       '--traffic-port=8080',
       '--admin-port=9901',
