@@ -144,13 +144,18 @@ describe('sizes', () => {
   });
 
   it('a client still uploading after its 413 is not reset: the dataplane reads and drops the rest (lingering close), then closes cleanly', async () => {
-    const socket = connect(dp.trafficPort, '127.0.0.1');
+    // allowHalfOpen: the dataplane sends FIN right after the 413 (then reads
+    // and drops), and this uploader must go on writing past it, as curl does.
+    // Without it Node ends this side on that FIN, and a write racing it failed
+    // here with EPIPE from the client itself (CI, once).
+    const socket = connect({ port: dp.trafficPort, host: '127.0.0.1', allowHalfOpen: true });
     await once(socket, 'connect');
     let response = '';
     socket.setEncoding('utf8').on('data', (d: string) => (response += d));
     let failure: string | undefined;
     socket.on('error', (err: NodeJS.ErrnoException) => (failure ??= err.code ?? String(err)));
     const ended = once(socket, 'end').then(() => 'end');
+    const closed = once(socket, 'close').then(([hadError]) => (hadError === true ? 'closed with an error' : 'closed'));
     socket.write('POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
     const chunk = `${(16 * 1024).toString(16)}\r\n${'u'.repeat(16 * 1024)}\r\n`;
     const writeFor = async (ms: number, until: () => boolean = () => false): Promise<void> => {
@@ -168,11 +173,13 @@ describe('sizes', () => {
     // A server that closed at once answers these writes with a reset.
     await writeFor(300);
     expect(failure).toBeUndefined();
-    // The body ends; the server closes its side without a reset.
-    socket.write('0\r\n\r\n');
-    expect(await Promise.race([ended, new Promise((r) => setTimeout(() => r(`no close; error ${failure}`), 3_000))])).toBe('end');
+    // The body ends; the server has closed its side (FIN, no reset) and the
+    // connection closes cleanly once this side ends too.
+    socket.end('0\r\n\r\n');
+    const timeout = new Promise((r) => setTimeout(() => r(`no close; error ${failure}`), 3_000));
+    expect(await Promise.race([ended, timeout])).toBe('end');
+    expect(await Promise.race([closed, timeout])).toBe('closed');
     expect(failure).toBeUndefined();
-    socket.destroy();
   });
 
   it('per-route limits: 0 lifts it, a smaller one tightens it', async () => {
