@@ -145,7 +145,8 @@ describe('sizes', () => {
 
   it('a client still uploading after its 413 is not reset: the dataplane reads and drops the rest (lingering close), then closes cleanly', async () => {
     // allowHalfOpen: the dataplane sends FIN right after the 413 (then reads
-    // and drops), and this uploader must go on writing past it, as curl does.
+    // and drops), and this uploader must go on writing past it, as one that
+    // has not looked at the answer yet does.
     // Without it Node ends this side on that FIN, and a write racing it failed
     // here with EPIPE from the client itself (CI, once).
     const socket = connect({ port: dp.trafficPort, host: '127.0.0.1', allowHalfOpen: true });
