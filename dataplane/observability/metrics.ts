@@ -2,6 +2,7 @@
 // to other prom-client users, and the global registry would mix them.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { collectProcessMetrics } from './process-metrics.ts';
+import { RequestStats } from './request-stats.ts';
 
 /** Route label for requests that matched no route (404s, malformed requests). */
 export const NO_ROUTE = '(none)';
@@ -15,8 +16,10 @@ export type RejectReason = 'too_large' | 'bad_json' | 'invalid';
 /** The dataplane's metrics. */
 export interface DataplaneMetrics {
   readonly registry: Registry;
+  /** Requests by route and status; proxied and locally answered ones are counted through `requestStats`. */
   readonly requests: Counter<'route' | 'code'>;
-  readonly requestDuration: Histogram<'route'>;
+  /** Per-request counts and `pyserve_request_duration_seconds`, cheap on the request path (request-stats.ts). */
+  readonly requestStats: RequestStats;
   readonly upstreamErrors: Counter<'cluster' | 'kind'>;
   readonly snapshotGeneration: Gauge;
   readonly snapshotApply: Histogram;
@@ -50,21 +53,21 @@ export interface MetricSources {
 export function createMetrics(opts: MetricSources = {}): DataplaneMetrics {
   const registry = new Registry();
   collectProcessMetrics(registry, { gc: opts.gc ?? false });
+  let stats: RequestStats | undefined;
+  const requests = new Counter({
+    name: 'pyserve_requests_total',
+    help: 'Requests answered, by route name and status code.',
+    labelNames: ['route', 'code'],
+    registers: [registry],
+    collect() {
+      stats?.flushCounts();
+    },
+  });
+  stats = new RequestStats(registry, requests);
   const m: DataplaneMetrics = {
     registry,
-    requests: new Counter({
-      name: 'pyserve_requests_total',
-      help: 'Requests answered, by route name and status code.',
-      labelNames: ['route', 'code'],
-      registers: [registry],
-    }),
-    requestDuration: new Histogram({
-      name: 'pyserve_request_duration_seconds',
-      help: 'Time from request received to response finished, by route.',
-      labelNames: ['route'],
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-      registers: [registry],
-    }),
+    requests,
+    requestStats: stats,
     upstreamErrors: new Counter({
       name: 'pyserve_upstream_errors_total',
       help: 'Upstream failures by cluster and kind (connect, timeout, bad_response).',

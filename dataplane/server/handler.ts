@@ -88,8 +88,7 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
     const status = ctx.status ?? (res.headersSent ? res.statusCode : 499);
     const seconds = (performance.now() - ctx.startedAt) / 1000;
     const route = ctx.route ?? NO_ROUTE;
-    metrics.requests.inc({ route, code: status });
-    metrics.requestDuration.observe({ route }, seconds);
+    metrics.requestStats.record(route, status, seconds);
     // With --access-log off, not even the line's object is built.
     if (!access.isLevelEnabled('info')) return;
     access.info({
