@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { OWN_EXTENSION } from '../package-root.ts';
+import { DATAPLANE_NODE_FLAGS } from '../../dataplane/node-flags.ts';
 
 /** A running dataplane child. */
 export interface DataplaneProcess {
@@ -40,6 +41,8 @@ const DATAPLANE_MAIN = fileURLToPath(new URL(`../../dataplane/main${OWN_EXTENSIO
 export function startDataplaneProcess(opts: DataplaneProcessOptions): Promise<DataplaneProcess> {
   const token = opts.token ?? randomBytes(24).toString('base64url');
   const child = spawn(process.execPath, [
+    // As the chart starts it (dataplane.nodeFlags' default).
+    ...DATAPLANE_NODE_FLAGS,
     DATAPLANE_MAIN,
     '--host', opts.trafficHost,
     '--traffic-port', String(opts.trafficPort),

@@ -31,6 +31,7 @@ import type {
   KubernetesObject, V1ClusterRole, V1ClusterRoleBinding, V1Container, V1Deployment, V1IngressClass,
   V1PodDisruptionBudget, V1PolicyRule, V1Role, V1RoleBinding, V1Secret, V1Service, V1ServiceAccount,
 } from '@kubernetes/client-node';
+import { DATAPLANE_NODE_FLAGS } from '../../dataplane/node-flags.ts';
 import { getKube } from '../tools/kube-shared.ts';
 import type { KubeEnv } from '../tools/kube.ts';
 
@@ -740,6 +741,11 @@ describe('chart files', () => {
     walk(doc.contents as YamlNode, '', schema, Boolean(doc.commentBefore));
     expect(missingComment).toEqual([]);
     expect(missingSchema).toEqual([]);
+  });
+
+  it('dataplane.nodeFlags defaults to the flags local mode starts its dataplane with', () => {
+    const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as { dataplane: { nodeFlags: string[] } };
+    expect(values.dataplane.nodeFlags).toEqual([...DATAPLANE_NODE_FLAGS]);
   });
 
   it('the chart ships crds/ byte for byte (npm run crds writes both)', () => {

@@ -5,10 +5,12 @@
  * Also `npm start`'s demo exactly as a newcomer runs it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DATAPLANE_NODE_FLAGS } from '../../dataplane/node-flags.ts';
 import { startBackend } from '../helpers/backends.ts';
 import type { Backend } from '../helpers/backends.ts';
 import { http, echoed, curl } from '../helpers/http.ts';
@@ -71,6 +73,18 @@ describe('pyserve local', () => {
     await a?.close();
     await b?.close();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  // A workstation has far more memory than a pod: without the chart's flags V8
+  // would size the dataplane's young generation from it (dataplane/node-flags.ts).
+  it('starts its dataplane with the Node flags the chart uses', async () => {
+    const children = readFileSync(`/proc/${proc.child.pid}/task/${proc.child.pid}/children`, 'utf8').trim().split(/\s+/);
+    const argvs = children.map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'));
+    const dataplane = argvs.find((argv) => argv.some((a) => /dataplane[/\\]main\.[jt]s$/.test(a)));
+    expect(dataplane, JSON.stringify(argvs)).toBeDefined();
+    const main = dataplane!.findIndex((a) => /dataplane[/\\]main\.[jt]s$/.test(a));
+    expect(dataplane!.slice(1, main)).toEqual([...DATAPLANE_NODE_FLAGS]);
+    expect(DATAPLANE_NODE_FLAGS).toContain('--max-semi-space-size=4');
   });
 
   it('serves the folder', async () => {
