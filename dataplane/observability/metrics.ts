@@ -53,17 +53,17 @@ export interface MetricSources {
 export function createMetrics(opts: MetricSources = {}): DataplaneMetrics {
   const registry = new Registry();
   collectProcessMetrics(registry, { gc: opts.gc ?? false });
-  let stats: RequestStats | undefined;
   const requests = new Counter({
     name: 'pyserve_requests_total',
     help: 'Requests answered, by route name and status code.',
     labelNames: ['route', 'code'],
     registers: [registry],
+    // Runs at scrape time only, after `stats` below exists.
     collect() {
-      stats?.flushCounts();
+      stats.flushCounts();
     },
   });
-  stats = new RequestStats(registry, requests);
+  const stats = new RequestStats(registry, requests);
   const m: DataplaneMetrics = {
     registry,
     requests,
