@@ -14,11 +14,25 @@ export function isToken(s: string, from: number, to: number): boolean {
   return true;
 }
 
-/** Field values and reason phrases: HTAB, SP, visible ASCII and obs-text; no other control character. */
+/**
+ * Field values and reason phrases: HTAB, SP, visible ASCII and obs-text; no
+ * other control character, and nothing above latin1, which heads are written
+ * in: a latin1 write keeps a character's low byte, so U+010A would go out as
+ * LF (node:http refuses the same set).
+ */
 export function isFieldValue(s: string, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i);
-    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return false;
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return false;
+  }
+  return true;
+}
+
+/** A request target's characters: visible ASCII and obs-text (no space, control or DEL). */
+export function isTarget(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f || c > 0xff) return false;
   }
   return true;
 }

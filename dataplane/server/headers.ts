@@ -83,7 +83,8 @@ export function upstreamRequestHeaders(
 /**
  * Upstream response headers for the client: hop-by-hop and Connection-listed
  * names removed, then the route's response header edits applied (before any
- * response hook such as compression sees them).
+ * response hook such as compression sees them). Names are lower case, as
+ * every upstream parser here (HTTP/1.1, node:http2, node:http) gives them.
  */
 export function clientResponseHeaders(
   upstream: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
@@ -95,9 +96,8 @@ export function clientResponseHeaders(
   for (const name of Object.keys(upstream)) {
     const value = upstream[name];
     if (value === undefined) continue;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.includes(lower)) continue;
-    out[lower] = value;
+    if (HOP_BY_HOP.has(name) || listed?.includes(name)) continue;
+    out[name] = value;
   }
   if (edits !== null) editHeaderObject(out, edits);
   out['x-request-id'] = requestId;

@@ -1140,6 +1140,30 @@ describe('H1Server: invalid response heads', () => {
     expect(c.text).not.toContain('x-injected');
   });
 
+  // The head is written as latin1, which keeps a character's low byte:
+  // U+010A would leave as LF and split the response (node:http refuses it too).
+  it('a header value above latin1 throws ERR_INVALID_CHAR, from writeHead and from setHeader', async () => {
+    const codes: string[] = [];
+    const h = await serve((_req, res) => {
+      for (const f of [() => res.writeHead(200, { 'x-bad': 'a\u010ax-injected: 1' }), () => res.setHeader('x-bad', '\u010d\u010a')]) {
+        try {
+          f();
+        } catch (err) {
+          codes.push((err as NodeJS.ErrnoException).code ?? '');
+        }
+      }
+      res.writeHead(200, { 'content-length': 2, 'x-latin1': 'caf\xe9' });
+      res.end('ok');
+    });
+    const c = await dial(h.port);
+    c.socket.write(get('/'));
+    const [r] = await responses(c, 1);
+    expect(codes).toEqual(['ERR_INVALID_CHAR', 'ERR_INVALID_CHAR']);
+    expect(r).toMatchObject({ status: 200, body: 'ok' });
+    expect(c.text).toContain('x-latin1: caf\xe9\r\n');
+    expect(c.text).not.toContain('x-injected');
+  });
+
   it('a header name that is not a token throws ERR_INVALID_HTTP_TOKEN; a bad status ERR_HTTP_INVALID_STATUS_CODE', async () => {
     const codes: string[] = [];
     const h = await serve((_req, res) => {

@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { MessageParser, State } from '../../http1/message-parser.ts';
 import type { BodyEvents, ParseFailure } from '../../http1/message-parser.ts';
-import { commaTokens, contentLengthOf, isFieldValue, isToken } from '../../http1/syntax.ts';
+import { commaTokens, contentLengthOf, isFieldValue, isTarget, isToken } from '../../http1/syntax.ts';
 
 /** A request the parser refused, with the status to answer before closing. */
 export class RequestError extends Error {
@@ -62,14 +62,6 @@ const MESSAGES: Record<Exclude<ParseFailure, 'head-too-large'>, [RequestError['s
 };
 
 // Request-target bytes: visible ASCII and obs-text (UTF-8 sent raw), no space or control.
-function isTarget(s: string, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    const c = s.charCodeAt(i);
-    if (c <= 0x20 || c === 0x7f) return false;
-  }
-  return true;
-}
-
 /** Parser of the requests on one client connection, one at a time. */
 export class RequestParser extends MessageParser {
   readonly #maxUriBytes: number;

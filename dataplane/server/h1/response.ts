@@ -61,6 +61,37 @@ function httpDate(): string {
   return dateValue;
 }
 
+// Whether `headers` can be taken as they are: lower-case names, no value left undefined.
+function usable(headers: OutgoingHttpHeaders): boolean {
+  for (const name in headers) {
+    if (headers[name] === undefined) return false;
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      if (c >= 0x41 && c <= 0x5a) return false;
+    }
+  }
+  return true;
+}
+
+// writeHead's headers over those set before. The proxy hands over a fresh
+// object of lower-case names and sets none before: that one is taken as it
+// is instead of being copied field by field (nothing changes the headers
+// once the head is fixed, and the head is rendered at once).
+function merge(prior: OutgoingHttpHeaders, headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  let empty = true;
+  for (const _ in prior) {
+    empty = false;
+    break;
+  }
+  if (empty && usable(headers)) return headers;
+  const merged: OutgoingHttpHeaders = { ...prior };
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined) merged[name.toLowerCase()] = value;
+  }
+  return merged;
+}
+
 type Chunk = Buffer | string;
 type Callback = (err?: Error | null) => void;
 
@@ -149,14 +180,7 @@ export class H1Response extends Writable {
     else headers = reasonOrHeaders;
     const prior = this.#headers;
     const priorStatus = this.statusCode;
-    if (headers !== undefined) {
-      const merged: OutgoingHttpHeaders = { ...prior };
-      for (const name in headers) {
-        const value = headers[name];
-        if (value !== undefined) merged[name.toLowerCase()] = value;
-      }
-      this.#headers = merged;
-    }
+    if (headers !== undefined) this.#headers = merge(prior, headers);
     this.statusCode = status;
     try {
       // Refuse a bad head now, while the caller can still answer otherwise.
