@@ -81,6 +81,22 @@ export function upstreamRequestHeaders(
 }
 
 /**
+ * Whether every field {@link upstreamRequestHeaders} builds from a request
+ * passes the HTTP/1.1 field checks of http1/syntax.ts without checking it
+ * again: true when the request came through PyServe's HTTP/1.1 parser, which
+ * applies those checks to every name and value (and reads its bytes as
+ * latin1), and no route configuration went into the fields (a host rewrite
+ * or header edits). The other fields are made from the request's own (Host,
+ * X-Forwarded-For) or by PyServe: an IP address, a port number, `http` or
+ * `https`, a request id of printable ASCII (request-id.ts). test/unit/
+ * dataplane-headers.test.ts checks this on mutated requests. HTTP/2 requests
+ * come through nghttp2, which checks less (other control characters pass).
+ */
+export function forwardedFieldsChecked(parsedByOwnHttp1Server: boolean, info: Pick<ForwardingInfo, 'upstreamHost' | 'edits'>): boolean {
+  return parsedByOwnHttp1Server && info.upstreamHost === undefined && (info.edits === undefined || info.edits === null);
+}
+
+/**
  * Upstream response headers for the client: hop-by-hop and Connection-listed
  * names removed, then the route's response header edits applied (before any
  * response hook such as compression sees them). Names are lower case, as

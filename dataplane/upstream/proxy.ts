@@ -15,7 +15,8 @@ import type { Logger } from 'pino';
 import type { CompiledRoute, CompiledUpstreams, ForwardPlan } from '../config/compile.ts';
 import type { DataplaneMetrics } from '../observability/metrics.ts';
 import type { RequestContext } from '../server/context.ts';
-import { clientResponseHeaders, upstreamRequestHeaders } from '../server/headers.ts';
+import { clientResponseHeaders, forwardedFieldsChecked, upstreamRequestHeaders } from '../server/headers.ts';
+import { H1Request } from '../server/h1/request.ts';
 import { replyError } from '../server/local-reply.ts';
 import { classifyUpstreamError } from './errors.ts';
 import type { PoolRegistry } from './pool.ts';
@@ -145,6 +146,7 @@ function forward(
     upstreamHost: route.transforms.host,
     edits: route.transforms.requestHeaders,
   });
+  const fieldsChecked = forwardedFieldsChecked(req instanceof H1Request, { upstreamHost: route.transforms.host, edits: route.transforms.requestHeaders });
 
   let retry: CompiledRetry | undefined = plan.retry !== undefined && methodRetryable(plan.retry, ctx.method) ? plan.retry : undefined;
   const keepBody = hasBody && (retry !== undefined || plan.mirrors.length > 0) && te === undefined && cl !== undefined && Number(cl) <= REPLAY_BODY_LIMIT;
@@ -279,6 +281,7 @@ function forward(
       method: req.method!,
       path: target.pathAndQuery,
       headers,
+      fieldsChecked,
       body,
       headersTimeout: retry?.perTryTimeoutMs ?? route.timeouts.responseMs,
       bodyTimeout: route.timeouts.responseMs,

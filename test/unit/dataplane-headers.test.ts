@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { clientAddressOf, clientResponseHeaders, connectionTokens, upstreamRequestHeaders } from '../../dataplane/server/headers.ts';
+import { clientAddressOf, clientResponseHeaders, connectionTokens, forwardedFieldsChecked, upstreamRequestHeaders } from '../../dataplane/server/headers.ts';
 import { requestIdFor } from '../../dataplane/server/request-id.ts';
+import { RequestParser } from '../../dataplane/server/h1/request-parser.ts';
+import type { RequestHead } from '../../dataplane/server/h1/request-parser.ts';
+import { splitTarget } from '../../dataplane/routing/request-head.ts';
+import { serializeHead } from '../../dataplane/upstream/h1/request-head.ts';
+import { mutatedInputs } from '../helpers/every-split.ts';
 
 const pairs = (flat: string[]): [string, string][] => {
   const out: [string, string][] = [];
@@ -96,5 +101,68 @@ describe('small helpers', () => {
     // Not a counter: the ids of one pool share no prefix.
     const sample = [...ids].slice(0, 256);
     expect(new Set(sample.map((id) => id.slice(0, 6))).size).toBeGreaterThan(250);
+  });
+});
+
+// The proxy tells the upstream serializer to skip its field checks for
+// requests from PyServe's own HTTP/1.1 parser (forwardedFieldsChecked). That
+// holds only while every field built from an accepted request passes those
+// checks: a parser that lets more through, or a forwarding field made from
+// something unchecked, fails here.
+describe('forwardedFieldsChecked', () => {
+  const seeds = [
+    'GET /a?b=c HTTP/1.1\r\nHost: shop.test:8080\r\nX-A: 1\r\nUser-Agent: t\xe9st/1\r\n\r\n',
+    'GET http://other.test:81/p HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 198.51.100.1\r\nX-Forwarded-For: 198.51.100.2\r\nX-Request-ID: abc-123\r\n\r\n',
+    'POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nCookie: a=1\r\nCookie: b=2\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n\r\nhello',
+    'GET / HTTP/1.0\r\nX-Tab: a\tb\r\nX-Obs: \x80\xff\r\n\r\n',
+  ];
+
+  /** The head the parser accepted, or undefined. */
+  function accepted(input: string): RequestHead | undefined {
+    const parser = new RequestParser(16_384, 4_096);
+    let head: RequestHead | undefined;
+    parser.begin({ onHead: (h) => (head = h), onBody: () => undefined, onComplete: () => undefined });
+    try {
+      parser.execute(Buffer.from(input, 'latin1'));
+    } catch {
+      return undefined;
+    }
+    return head;
+  }
+
+  it('every field built from a request the HTTP/1.1 parser accepted passes the serializer\'s checks (2,000 mutated requests)', () => {
+    let checked = 0;
+    for (const input of [...seeds, ...mutatedInputs(seeds, 2_000, 0x0f1e1d5)]) {
+      const head = accepted(input);
+      if (head === undefined) continue;
+      const { authority } = splitTarget(head.url);
+      const fields = upstreamRequestHeaders(head.rawHeaders, head.headers, {
+        host: authority ?? (head.headers.host as string | undefined),
+        clientAddress: clientAddressOf(checked % 2 === 0 ? '::ffff:192.0.2.7' : '2001:db8::1'),
+        listenerPort: 8080,
+        requestId: requestIdFor(head.headers['x-request-id']),
+        contentLength: head.headers['content-length'] as string | undefined,
+        proto: checked % 3 === 0 ? 'https' : 'http',
+      });
+      // Throws PYSERVE_UPSTREAM_INVALID_REQUEST for any field that fails.
+      expect(() => serializeHead(head.method, '/', fields, 'none'), JSON.stringify(input)).not.toThrow();
+      checked++;
+    }
+    // Enough accepted requests, many of them mutated, or this tests little.
+    expect(checked).toBeGreaterThan(600);
+  });
+
+  it('is true only for the own HTTP/1.1 parser\'s requests without a host rewrite or header edits', () => {
+    expect(forwardedFieldsChecked(true, {})).toBe(true);
+    expect(forwardedFieldsChecked(true, { upstreamHost: undefined, edits: null })).toBe(true);
+    expect(forwardedFieldsChecked(false, {})).toBe(false);
+    expect(forwardedFieldsChecked(true, { upstreamHost: 'backend.internal' })).toBe(false);
+    expect(forwardedFieldsChecked(true, { edits: { set: [], add: [], remove: [] } as never })).toBe(false);
+  });
+
+  it('the serializer still checks the method and target when told the fields are checked', () => {
+    expect(() => serializeHead('G T', '/', [], 'none', 0, undefined, true)).toThrow(/method/);
+    expect(() => serializeHead('GET', '/a b', [], 'none', 0, undefined, true)).toThrow(/target/);
+    expect(serializeHead('GET', '/', ['x', 'a\tb'], 'none', 0, undefined, true).head).toBe('GET / HTTP/1.1\r\nx: a\tb\r\n\r\n');
   });
 });

@@ -26,6 +26,15 @@ export interface ExchangeRequest {
   readonly path: string;
   /** Flat `[name, value, …]` list. */
   readonly headers: readonly string[];
+  /**
+   * Every name in `headers` is a token and every value a field value by
+   * http1/syntax.ts's checks, because they were made only from what
+   * PyServe's HTTP/1.1 parser accepted (which applies those checks) and from
+   * values PyServe makes itself (headers.ts, forwardedFieldsChecked). The
+   * head's serializer then skips checking them again, ~6 % of a proxied
+   * request's instructions (docs/benchmarks.md item 17). Default: false.
+   */
+  readonly fieldsChecked?: boolean;
   /** The body: none, whole (replayable), or streamed once. */
   readonly body: Buffer | Readable | null;
   /** Wait for the response head, in ms; 0 for none. */

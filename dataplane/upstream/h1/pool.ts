@@ -63,7 +63,7 @@ export class H1Pool implements ConnectionOwner {
     let head;
     try {
       const body = request.body;
-      head = serializeHead(request.method, request.path, request.headers, body === null ? 'none' : Buffer.isBuffer(body) ? 'buffer' : 'stream', Buffer.isBuffer(body) ? body.length : 0, this.#host);
+      head = serializeHead(request.method, request.path, request.headers, body === null ? 'none' : Buffer.isBuffer(body) ? 'buffer' : 'stream', Buffer.isBuffer(body) ? body.length : 0, this.#host, request.fieldsChecked === true);
     } catch (err) {
       return failLater(request, callbacks, err as Error);
     }

@@ -41,7 +41,9 @@ function isFraming(name: string): boolean {
 
 /**
  * Build `METHOD target HTTP/1.1` and the fields of the flat `[name, value, …]`
- * list. Framing is the client's: its Content-Length when it gave one, else
+ * list. With `fieldsChecked`, the caller vouches that every name and value
+ * already passed these same checks (ExchangeRequest.fieldsChecked); the method
+ * and target are checked whatever it says. Framing is the client's: its Content-Length when it gave one, else
  * chunked for a streamed body; the list's own Transfer-Encoding, Connection
  * and Content-Length fields are replaced by that. Without a Host field in the
  * list, `defaultHost` is sent (HTTP/1.1 requires one; an HTTP/1.0 client may
@@ -52,7 +54,7 @@ function isFraming(name: string): boolean {
  * (each `buf.write` a call into C++), now that its ~1 KiB of short-lived
  * strings dies young (docs/benchmarks.md, item 13).
  */
-export function serializeHead(method: string, target: string, headers: readonly string[], body: 'none' | 'buffer' | 'stream', bufferLength = 0, defaultHost?: string): SerializedHead {
+export function serializeHead(method: string, target: string, headers: readonly string[], body: 'none' | 'buffer' | 'stream', bufferLength = 0, defaultHost?: string, fieldsChecked = false): SerializedHead {
   if (method.length === 0 || !isToken(method, 0, method.length)) throw invalid('invalid request method');
   if (target.length === 0 || !isTarget(target, 0, target.length)) throw invalid('invalid request target');
   let head = `${method} ${target} HTTP/1.1\r\n`;
@@ -61,8 +63,10 @@ export function serializeHead(method: string, target: string, headers: readonly 
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const name = headers[i]!;
     const value = headers[i + 1]!;
-    if (name.length === 0 || !isToken(name, 0, name.length)) throw invalid(`invalid header name ${JSON.stringify(name)}`);
-    if (!isFieldValue(value, 0, value.length)) throw invalid(`invalid value in header ${name}`);
+    if (!fieldsChecked) {
+      if (name.length === 0 || !isToken(name, 0, name.length)) throw invalid(`invalid header name ${JSON.stringify(name)}`);
+      if (!isFieldValue(value, 0, value.length)) throw invalid(`invalid value in header ${name}`);
+    }
     if (!hasHost && name.length === 4) hasHost = sameToken(name, 'host');
     if (isFraming(name)) {
       if (name.length === 14) {
