@@ -97,6 +97,19 @@ export function forwardedFieldsChecked(parsedByOwnHttp1Server: boolean, info: Pi
 }
 
 /**
+ * Whether the headers {@link clientResponseHeaders} builds for a response pass
+ * the HTTP/1.1 field checks without checking them again: true for a response
+ * head read by PyServe's HTTP/1.1 upstream parser (which applies those checks
+ * to every name and value, reading latin1), when no route configuration went
+ * in (response header edits, an affinity cookie) and no response hook (such
+ * as compression) edited them. The request id it adds is printable ASCII.
+ * test/unit/dataplane-headers.test.ts checks this on mutated responses.
+ */
+export function responseFieldsChecked(parsedByOwnHttp1Client: boolean, opts: { edits: HeaderEdits | null; cookieAdded: boolean; responseHooks: boolean }): boolean {
+  return parsedByOwnHttp1Client && opts.edits === null && !opts.cookieAdded && !opts.responseHooks;
+}
+
+/**
  * Upstream response headers for the client: hop-by-hop and Connection-listed
  * names removed, then the route's response header edits applied (before any
  * response hook such as compression sees them). Names are lower case, as

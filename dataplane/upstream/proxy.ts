@@ -15,8 +15,9 @@ import type { Logger } from 'pino';
 import type { CompiledRoute, CompiledUpstreams, ForwardPlan } from '../config/compile.ts';
 import type { DataplaneMetrics } from '../observability/metrics.ts';
 import type { RequestContext } from '../server/context.ts';
-import { clientResponseHeaders, forwardedFieldsChecked, upstreamRequestHeaders } from '../server/headers.ts';
+import { clientResponseHeaders, forwardedFieldsChecked, responseFieldsChecked, upstreamRequestHeaders } from '../server/headers.ts';
 import { H1Request } from '../server/h1/request.ts';
+import { H1Response } from '../server/h1/response.ts';
 import { replyError } from '../server/local-reply.ts';
 import { classifyUpstreamError } from './errors.ts';
 import type { PoolRegistry } from './pool.ts';
@@ -301,7 +302,8 @@ function forward(
           }
         }
         const responseHeaders = clientResponseHeaders(upstreamHeaders, ctx.requestId, route.transforms.responseHeaders);
-        if (needsAffinityCookie(plan, req, member)) {
+        const cookieAdded = needsAffinityCookie(plan, req, member);
+        if (cookieAdded) {
           const prior = responseHeaders['set-cookie'];
           const mine = affinityCookie(plan.affinity!, member, ctx.secure);
           responseHeaders['set-cookie'] = prior === undefined ? mine : [...(Array.isArray(prior) ? prior : [String(prior)]), mine];
@@ -309,7 +311,12 @@ function forward(
         try {
           // Response phase (compression): may edit the headers and add body transforms.
           transforms = runResponseHooks(route.chain, req, { status, headers: responseHeaders });
-          res.writeHead(status, responseHeaders);
+          // This exchange's head came from PyServe's HTTP/1.1 upstream parser.
+          if (res instanceof H1Response && responseFieldsChecked(true, { edits: route.transforms.responseHeaders, cookieAdded, responseHooks: route.chain.onResponse !== null })) {
+            res.writeCheckedHead(status, responseHeaders);
+          } else {
+            res.writeHead(status, responseHeaders);
+          }
         } catch (err) {
           // Node refuses a status or header value the parser let through.
           endTry();

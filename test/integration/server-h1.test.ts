@@ -1164,6 +1164,32 @@ describe('H1Server: invalid response heads', () => {
     expect(c.text).not.toContain('x-injected');
   });
 
+  it('writeCheckedHead renders what writeHead renders, over headers set before; a bad status still throws', async () => {
+    const codes: string[] = [];
+    const h = await serve((req, res) => {
+      try {
+        (res as H1Response).writeCheckedHead(1000, {});
+      } catch (err) {
+        codes.push((err as NodeJS.ErrnoException).code ?? '');
+      }
+      res.setHeader('x-set', 'before');
+      const headers = { 'content-length': 2, 'x-a': '1', 'set-cookie': ['a=1', 'b=2'] };
+      if (req.url === '/checked') (res as H1Response).writeCheckedHead(201, headers);
+      else res.writeHead(201, headers);
+      res.end('ok');
+    });
+    const c = await dial(h.port);
+    c.socket.write(get('/checked') + get('/plain'));
+    const [a, b] = await responses(c, 2);
+    expect(codes).toEqual(['ERR_HTTP_INVALID_STATUS_CODE', 'ERR_HTTP_INVALID_STATUS_CODE']);
+    expect(a).toMatchObject({ status: 201, body: 'ok' });
+    const heads = c.text.split('\r\n\r\nok').slice(0, 2);
+    // Identical but for the Date line.
+    expect(heads[0]!.replace(/date: .*\r\n/, '')).toBe(heads[1]!.replace(/date: .*\r\n/, ''));
+    expect(heads[0]).toContain('x-set: before\r\nx-a: 1\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n');
+    expect(b!.status).toBe(201);
+  });
+
   it('a header name that is not a token throws ERR_INVALID_HTTP_TOKEN; a bad status ERR_HTTP_INVALID_STATUS_CODE', async () => {
     const codes: string[] = [];
     const h = await serve((_req, res) => {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { clientAddressOf, clientResponseHeaders, connectionTokens, forwardedFieldsChecked, upstreamRequestHeaders } from '../../dataplane/server/headers.ts';
+import { clientAddressOf, clientResponseHeaders, connectionTokens, forwardedFieldsChecked, responseFieldsChecked, upstreamRequestHeaders } from '../../dataplane/server/headers.ts';
+import { isFieldValue, isToken } from '../../dataplane/http1/syntax.ts';
+import { ResponseParser } from '../../dataplane/upstream/h1/response-parser.ts';
 import { requestIdFor } from '../../dataplane/server/request-id.ts';
 import { RequestParser } from '../../dataplane/server/h1/request-parser.ts';
 import type { RequestHead } from '../../dataplane/server/h1/request-parser.ts';
@@ -164,5 +166,50 @@ describe('forwardedFieldsChecked', () => {
     expect(() => serializeHead('G T', '/', [], 'none', 0, undefined, true)).toThrow(/method/);
     expect(() => serializeHead('GET', '/a b', [], 'none', 0, undefined, true)).toThrow(/target/);
     expect(serializeHead('GET', '/', ['x', 'a\tb'], 'none', 0, undefined, true).head).toBe('GET / HTTP/1.1\r\nx: a\tb\r\n\r\n');
+  });
+});
+
+// The same for responses: H1Response.writeCheckedHead renders without the
+// checks writeHead makes, for heads from PyServe's upstream parser.
+describe('responseFieldsChecked', () => {
+  const seeds = [
+    'HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Mon, 07 Dec 2026 03:50:22 GMT\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n\r\nhello',
+    'HTTP/1.1 404 Not Found\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2; Path=/\r\nX-Obs: caf\xe9 \x80\xff\r\nX-Tab: a\tb\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'HTTP/1.0 200 OK\r\nKeep-Alive: timeout=5\r\nVary: Accept-Encoding\r\nContent-Length: 0\r\n\r\n',
+  ];
+
+  function accepted(input: string): Record<string, string | string[]> | undefined {
+    const parser = new ResponseParser(16_384);
+    let headers: Record<string, string | string[]> | undefined;
+    parser.begin({ onHead: (h) => (headers = h.headers), onBody: () => undefined, onComplete: () => undefined }, false);
+    try {
+      parser.execute(Buffer.from(input, 'latin1'));
+    } catch {
+      return undefined;
+    }
+    return headers;
+  }
+
+  it('every header built from a response head the upstream parser accepted passes the response checks (2,000 mutated responses)', () => {
+    let checked = 0;
+    for (const input of [...seeds, ...mutatedInputs(seeds, 2_000, 0x7e5b0d1)]) {
+      const upstream = accepted(input);
+      if (upstream === undefined) continue;
+      const out = clientResponseHeaders(upstream, requestIdFor(checked % 2 === 0 ? undefined : 'client-id-1'));
+      for (const [name, value] of Object.entries(out)) {
+        expect(name.length > 0 && isToken(name, 0, name.length), JSON.stringify(input)).toBe(true);
+        for (const v of Array.isArray(value) ? value : [String(value)]) expect(isFieldValue(v, 0, v.length), JSON.stringify(input)).toBe(true);
+      }
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(600);
+  });
+
+  it('is true only without edits, an affinity cookie or response hooks, for the own parser\'s heads', () => {
+    expect(responseFieldsChecked(true, { edits: null, cookieAdded: false, responseHooks: false })).toBe(true);
+    expect(responseFieldsChecked(false, { edits: null, cookieAdded: false, responseHooks: false })).toBe(false);
+    expect(responseFieldsChecked(true, { edits: { set: [], add: [], remove: [] } as never, cookieAdded: false, responseHooks: false })).toBe(false);
+    expect(responseFieldsChecked(true, { edits: null, cookieAdded: true, responseHooks: false })).toBe(false);
+    expect(responseFieldsChecked(true, { edits: null, cookieAdded: false, responseHooks: true })).toBe(false);
   });
 });

@@ -123,6 +123,8 @@ export class H1Response extends Writable {
   #fields: string | undefined;
   #declaredLength = -1;
   #closeField = false;
+  /** While writeCheckedHead renders: the fields are known to pass the checks. */
+  #fieldsChecked = false;
 
   constructor(conn: ResponseConnection, method: string) {
     // Strings pass through undecoded: a small string body joins the head as it is.
@@ -169,6 +171,21 @@ export class H1Response extends Writable {
   removeHeader(name: string): void {
     if (this.headersSent) throw headersSentError();
     delete this.#headers[name.toLowerCase()];
+  }
+
+  /**
+   * writeHead for headers whose names and values already passed
+   * http1/syntax.ts's checks, which writeHead would apply again: the proxy's,
+   * built from what PyServe's upstream parser accepted (headers.ts,
+   * responseFieldsChecked). Headers set before with setHeader were checked then.
+   */
+  writeCheckedHead(status: number, headers: OutgoingHttpHeaders): this {
+    this.#fieldsChecked = true;
+    try {
+      return this.writeHead(status, headers);
+    } finally {
+      this.#fieldsChecked = false;
+    }
   }
 
   /** Fix the status and headers (merged over any set before). Nothing is written yet. */
@@ -239,9 +256,10 @@ export class H1Response extends Writable {
     let close = false;
     let hasDate = false;
     const headers = this.#headers;
+    const check = !this.#fieldsChecked;
     for (const name in headers) {
       const value = headers[name]!;
-      if (name.length === 0 || !isToken(name, 0, name.length)) throw invalid('ERR_INVALID_HTTP_TOKEN', `header name "${name}"`);
+      if (check && (name.length === 0 || !isToken(name, 0, name.length))) throw invalid('ERR_INVALID_HTTP_TOKEN', `header name "${name}"`);
       if (name === 'content-length') {
         length = Number(value);
         if (!Number.isSafeInteger(length) || length < 0) throw invalid('ERR_HTTP_INVALID_HEADER_VALUE', 'Content-Length');
@@ -256,9 +274,9 @@ export class H1Response extends Writable {
         hasDate = true;
       }
       if (Array.isArray(value)) {
-        for (const v of value) head += this.#line(name, String(v));
+        for (const v of value) head += this.#line(name, String(v), check);
       } else {
-        head += this.#line(name, typeof value === 'string' ? value : String(value));
+        head += this.#line(name, typeof value === 'string' ? value : String(value), check);
       }
     }
     if (!hasDate) head += `date: ${httpDate()}\r\n`;
@@ -303,8 +321,8 @@ export class H1Response extends Writable {
     return head + '\r\n';
   }
 
-  #line(name: string, value: string): string {
-    if (!isFieldValue(value, 0, value.length)) throw invalid('ERR_INVALID_CHAR', `character in header content ["${name}"]`);
+  #line(name: string, value: string, check: boolean): string {
+    if (check && !isFieldValue(value, 0, value.length)) throw invalid('ERR_INVALID_CHAR', `character in header content ["${name}"]`);
     return `${name}: ${value}\r\n`;
   }
 
