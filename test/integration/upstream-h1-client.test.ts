@@ -18,6 +18,7 @@ import type { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCertificate } from '../../dataplane/tls/x509.ts';
 import type { Exchange, ExchangeRequest } from '../../dataplane/upstream/h1/connection.ts';
+import { TAKES_LATIN1 } from '../../dataplane/http1/sink.ts';
 import { UPSTREAM_CODES } from '../../dataplane/upstream/h1/errors.ts';
 import { H1Pool } from '../../dataplane/upstream/h1/pool.ts';
 import type { H1PoolOptions } from '../../dataplane/upstream/h1/pool.ts';
@@ -1072,6 +1073,34 @@ describe('backpressure', () => {
     expect(bytes).toBe(payload.length);
     expect(hash.digest('hex')).toBe(want);
     expect(sharedChunks).toBe(0);
+  });
+
+  it('hands a sink marked TAKES_LATIN1 small pieces as latin1 strings, byte for byte, and larger ones as Buffers', async () => {
+    const small = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const large = randomBytes(8 * 1024);
+    const srv = await httpServer((req, res) => {
+      const body = req.url === '/small' ? small : large;
+      res.writeHead(200, { 'content-length': body.length });
+      res.end(body);
+    });
+    const p = pool(srv.port);
+    for (const [path, want] of [['/small', small], ['/large', large]] as const) {
+      const chunks: (Buffer | string)[] = [];
+      const sink = Object.assign(new Writable({
+        decodeStrings: false,
+        write(chunk: Buffer | string, _enc, cb) {
+          chunks.push(chunk);
+          cb();
+        },
+      }), { [TAKES_LATIN1]: true });
+      const finished = new Promise((r) => sink.once('finish', r));
+      const a = await send(p, { path }, { sink: () => sink }).done;
+      expect(a.calls).toEqual(['head', 'end']);
+      await finished;
+      if (path === '/small') expect(chunks.every((c) => typeof c === 'string')).toBe(true);
+      else expect(chunks.some((c) => Buffer.isBuffer(c) && c.length > 1024)).toBe(true);
+      expect(Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c, 'latin1') : c))).equals(want)).toBe(true);
+    }
   });
 });
 

@@ -9,6 +9,7 @@ import { STATUS_CODES } from 'node:http';
 import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';
+import { TAKES_LATIN1 } from '../../http1/sink.ts';
 import { isFieldValue, isToken } from '../../http1/syntax.ts';
 
 /** What a response needs from its connection. */
@@ -100,6 +101,8 @@ const JOIN_LIMIT = 1024;
 
 /** An HTTP/1.1 response written to the connection's socket. */
 export class H1Response extends Writable {
+  /** Small latin1 string bodies are joined to the head (#send): the upstream client may hand them so. */
+  readonly [TAKES_LATIN1] = true;
   statusCode = 200;
   statusMessage: string | undefined;
   /** The response head is fixed (writeHead was called or bytes went out), as in node:http. */

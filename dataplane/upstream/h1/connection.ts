@@ -13,6 +13,7 @@ import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
+import { TAKES_LATIN1 } from '../../http1/sink.ts';
 import { UPSTREAM_CODES, UpstreamError } from './errors.ts';
 import type { SerializedHead } from './request-head.ts';
 import type { ListEntry } from '../../entry-list.ts';
@@ -108,6 +109,19 @@ function ownCopy(view: Buffer): Buffer {
   return copy;
 }
 
+/** Body pieces up to this size go to a sink that {@link takesLatin1} as strings. */
+const SMALL_PIECE = 1024;
+
+/**
+ * A sink marked with {@link TAKES_LATIN1} (PyServe's H1Response) joins a small
+ * latin1 string body to its head in one write: a small piece of body is then
+ * read out of READ_BUFFER as a string, instead of into a Buffer of its own
+ * that the sink turns into a string again.
+ */
+function takesLatin1(sink: Writable): boolean {
+  return (sink as { [TAKES_LATIN1]?: boolean })[TAKES_LATIN1] === true;
+}
+
 /** An exchange on its way: created by the pool, carried by one connection (two when resent). */
 export class PendingExchange implements Exchange {
   readonly request: ExchangeRequest;
@@ -159,7 +173,7 @@ export class H1Connection implements ResponseEvents {
   #keepAliveHint: number | undefined;
   #bodyCleanup: (() => void) | undefined;
   #timeoutMs = -1;
-  #held: Buffer | undefined;
+  #held: Buffer | string | undefined;
   /** Plain TCP: the bytes being parsed are READ_BUFFER's, so what is kept is copied. */
   readonly #shared: boolean;
   /** This connection's place in its pool's list. */
@@ -277,19 +291,20 @@ export class H1Connection implements ResponseEvents {
   onBody(chunk: Buffer): void {
     const ex = this.#ex;
     if (ex === undefined || ex.ended || chunk.length === 0) return;
-    // Out of READ_BUFFER before it is kept or written on.
-    if (this.#shared) chunk = ownCopy(chunk);
+    // Out of READ_BUFFER before it is kept or written on (a string is a copy).
+    let piece: Buffer | string = chunk;
+    if (this.#shared) piece = chunk.length <= SMALL_PIECE && takesLatin1(ex.sink!) ? chunk.toString('latin1') : ownCopy(chunk);
     // The last chunk read is held back until the parser says whether it ends
     // the response: a small response then goes out as one `end(chunk)`
     // instead of `write(chunk)` + `end()` (Node sends head and body together
     // and skips a tick).
     const held = this.#held;
-    this.#held = chunk;
+    this.#held = piece;
     if (held !== undefined) this.#write(ex, held);
   }
 
-  #write(ex: PendingExchange, chunk: Buffer): void {
-    if (!ex.sink!.write(chunk) && !this.#paused) {
+  #write(ex: PendingExchange, chunk: Buffer | string): void {
+    if (!ex.sink!.write(chunk, 'latin1') && !this.#paused) {
       this.#paused = true;
       this.#socket.pause();
       this.#setTimeout(0);
@@ -388,7 +403,7 @@ export class H1Connection implements ResponseEvents {
     else this.destroy();
     const held = this.#held;
     this.#held = undefined;
-    if (held !== undefined) ex.sink?.end(held);
+    if (held !== undefined) ex.sink?.end(held, 'latin1');
     else ex.sink?.end();
     ex.callbacks.onEnd();
   }
