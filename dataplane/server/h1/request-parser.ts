@@ -61,7 +61,6 @@ const MESSAGES: Record<Exclude<ParseFailure, 'head-too-large'>, [RequestError['s
   'bad-trailer': [400, 'malformed trailer line'],
 };
 
-// Request-target bytes: visible ASCII and obs-text (UTF-8 sent raw), no space or control.
 /** Parser of the requests on one client connection, one at a time. */
 export class RequestParser extends MessageParser {
   readonly #maxUriBytes: number;
