@@ -113,15 +113,21 @@ try {
 console.log(`\nuser-space instructions per request, ${values.path}, ${requests} requests after ${values.warmup} (and without V8's compilers):`);
 for (const r of results) console.log(`  ${r.name.padEnd(16)} ${String(r.perRequest).padStart(8)}  ${String(r.perRequest - r.compiling).padStart(8)}`);
 
-/** Instructions spent in V8's optimizing and baseline compilers (callgrind_annotate, by symbol). */
-function compilerInstructions(dump: string): number {
+/** Instructions per function in a dump, as callgrind_annotate lists them (every function: threshold 100 %). */
+function functionCounts(dump: string): { instructions: number; symbol: string }[] {
   const annotated = execFileSync('callgrind_annotate', ['--threshold=100', dump], { encoding: 'utf8', maxBuffer: 256 << 20 });
-  let sum = 0;
+  const out: { instructions: number; symbol: string }[] = [];
   for (const line of annotated.split('\n')) {
     const m = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$/.exec(line);
-    if (m !== null && /v8::internal::(compiler|maglev|baseline|turboshaft)::|v8::internal::Compiler|v8::internal::OptimizingCompile/.test(m[2]!)) sum += Number(m[1]!.replace(/,/g, ''));
+    if (m !== null && !m[2]!.includes('PROGRAM TOTALS')) out.push({ instructions: Number(m[1]!.replace(/,/g, '')), symbol: m[2]! });
   }
-  return sum;
+  return out;
+}
+
+/** Instructions spent in V8's optimizing and baseline compilers. */
+function compilerInstructions(dump: string): number {
+  const compiler = /v8::internal::(compiler|maglev|baseline|turboshaft)::|v8::internal::Compiler|v8::internal::OptimizingCompile/;
+  return functionCounts(dump).reduce((sum, f) => (compiler.test(f.symbol) ? sum + f.instructions : sum), 0);
 }
 
 /** The functions with the most instructions, JIT code named from the perf map when there is one. */
@@ -142,14 +148,11 @@ function printTop(dump: string, top: number, perfMap: string | undefined): void 
     }
     return `(code at 0x${addr.toString(16)})`;
   };
-  const annotated = execFileSync('callgrind_annotate', [dump], { encoding: 'utf8', maxBuffer: 64 << 20 });
   const byName = new Map<string, number>();
-  for (const line of annotated.split('\n')) {
-    const m = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$/.exec(line);
-    if (m === null || m[2]!.includes('PROGRAM TOTALS')) continue;
-    const jit = /\?\?\?:0x([0-9a-f]+)/.exec(m[2]!);
-    const name = jit !== null ? nameOf(parseInt(jit[1]!, 16)) : m[2]!.replace(/\s*\[.*\]$/, '').replace(/^\?\?\?:/, '').slice(0, 140);
-    byName.set(name, (byName.get(name) ?? 0) + Number(m[1]!.replace(/,/g, '')));
+  for (const { instructions, symbol } of functionCounts(dump)) {
+    const jit = /\?\?\?:0x([0-9a-f]+)/.exec(symbol);
+    const name = jit !== null ? nameOf(parseInt(jit[1]!, 16)) : symbol.replace(/\s*\[.*\]$/, '').replace(/^\?\?\?:/, '').slice(0, 140);
+    byName.set(name, (byName.get(name) ?? 0) + instructions);
   }
   for (const [name, n] of [...byName].sort((a, b) => b[1] - a[1]).slice(0, top)) {
     console.log(`  ${String(Math.round(n / requests)).padStart(7)}  ${name}`);
