@@ -1,7 +1,7 @@
 /**
  * A/B a hot-path change: `node bench/compare.ts NAME=path/to/dataplane/main.ts …
  * [--path /small] [--seconds 8] [--rounds 3] [--args 'NAME=--flag value']
- * [--node-flags 'NAME=--node-flag']`. Each variant runs under the bench's
+ * [--node-flags 'NAME=--node-flag'] [--env 'NAME=KEY=VALUE …'] [--gc]`. Each variant runs under the bench's
  * pinning and backend, in alternation round after round, so noise from the
  * rest of the machine falls on all of them alike; medians are printed. Use it
  * with a scratch copy of the tree holding the candidate fix, or with one tree
@@ -20,7 +20,9 @@
  * adds, per variant, the bytes promoted to the old generation per scavenge
  * (median over the measured run) and the full collections in it: short-lived
  * request objects that get promoted show there long before they show in
- * req/s (docs/benchmarks.md, "What limits", items 9 and 10).
+ * req/s (docs/benchmarks.md, "What limits", items 9 and 10). It also adds the
+ * bytes the heap allocated per request and the share of the run spent in GC
+ * pauses (with the longest pause).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -44,6 +46,7 @@ const { values, positionals } = parseArgs({
     connections: { type: 'string', default: '64' },
     args: { type: 'string', multiple: true, default: [] },
     'node-flags': { type: 'string', multiple: true, default: [] },
+    env: { type: 'string', multiple: true, default: [] },
     stdout: { type: 'string', default: 'null' },
     gc: { type: 'boolean', default: false },
   },
@@ -58,15 +61,24 @@ const perVariant = (list: string[]): Map<string, string[]> => new Map(list.map((
 }));
 const extraArgs = perVariant(values.args);
 const extraNodeFlags = perVariant(values['node-flags']);
+const extraEnv = new Map([...perVariant(values.env)].map(([name, list]) => [name, Object.fromEntries(list.map((kv) => {
+  const i = kv.indexOf('=');
+  if (i <= 0) throw new Error(`--env ${name}=: expected KEY=VALUE, got "${kv}"`);
+  // An empty value removes the variable (`x=MALLOC_ARENA_MAX=`: glibc's default).
+  return [kv.slice(0, i), kv.slice(i + 1) === '' ? undefined : kv.slice(i + 1)];
+}))]));
 const variants = (positionals.length > 0 ? positionals : [`current=${dataplaneMain()}`]).map((p) => {
   const i = p.indexOf('=');
   // `NAME=` alone: the compiled build of the current tree.
   const file = i > 0 ? p.slice(i + 1) : p;
   const v = { name: i > 0 ? p.slice(0, i) : p, main: file === '' ? dataplaneMain() : path.resolve(file) };
-  return { ...v, args: extraArgs.get(v.name) ?? [], nodeFlags: [...benchNodeFlags(), ...(extraNodeFlags.get(v.name) ?? [])] };
+  return {
+    ...v, args: extraArgs.get(v.name) ?? [], nodeFlags: [...benchNodeFlags(), ...(extraNodeFlags.get(v.name) ?? [])],
+    env: extraEnv.get(v.name) ?? {},
+  };
 });
-for (const name of [...extraArgs.keys(), ...extraNodeFlags.keys()]) {
-  if (!variants.some((v) => v.name === name)) throw new Error(`--args/--node-flags name "${name}" is not a variant`);
+for (const name of [...extraArgs.keys(), ...extraNodeFlags.keys(), ...extraEnv.keys()]) {
+  if (!variants.some((v) => v.name === name)) throw new Error(`--args/--node-flags/--env name "${name}" is not a variant`);
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pyserve-compare-'));
@@ -77,7 +89,7 @@ if (values.stdout === 'pipe') {
   execFileSync('taskset', ['-a', '-p', '-c', env.loadCpus, String(process.pid)], { stdio: 'ignore' });
 }
 const backends = await startBackends(env);
-let results: Map<(typeof variants)[number], { rps: number; p99: number; cpu: number; rss: number; promotedKB?: number; fullGCs?: number }[]>;
+let results: Map<(typeof variants)[number], ({ rps: number; p99: number; cpu: number; rss: number } & Partial<GcFigures>)[]>;
 try {
   results = await alternate(Number(values.rounds), variants, async (v, round) => {
     const [trafficPort, adminPort] = await freePorts(2);
@@ -88,7 +100,7 @@ try {
       // Explicit: another dataplane on this machine may hold the default HTTPS port.
       '--https-port', '0', '--workers', '1',
       ...v.args,
-    ], { cpus: env.serverCpus, env: { PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: values.stdout === 'pipe' ? 'pipe' : values.gc ? gcLog : '/dev/null' });
+    ], { cpus: env.serverCpus, env: { ...v.env, PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: values.stdout === 'pipe' ? 'pipe' : values.gc ? gcLog : '/dev/null' });
     proc.child.stdout?.resume();
     try {
       await waitForPort(adminPort!, proc);
@@ -102,9 +114,9 @@ try {
       s.start();
       const r = await runWrk({ url, connections, durationS: Number(values.seconds), cpus: env.loadCpus });
       const u = s.stop();
-      const gc: { promotedKB?: number; fullGCs?: number } = values.gc ? gcFigures(gcLines(gcLog).slice(gcBefore)) : {};
+      const gc: Partial<GcFigures> = values.gc ? gcFigures(gcLines(gcLog).slice(gcBefore), r.requests, Number(values.seconds)) : {};
       // req/s per CPU-second normalizes away CPU the rest of the machine took from the server.
-      const gcText = gc.promotedKB === undefined ? '' : `, promoted ${gc.promotedKB} KB/scavenge, ${gc.fullGCs} full GCs`;
+      const gcText = gc.promotedKB === undefined ? '' : `, promoted ${gc.promotedKB} KB/scavenge, ${gc.fullGCs} full GCs, allocated ${gc.allocatedPerRequest} B/request, GC pauses ${gc.pausePercent}% (max ${gc.maxPauseMs} ms)`;
       process.stderr.write(`round ${round + 1} ${v.name}: ${r.reqPerSec} req/s (${Math.round(r.reqPerSec / (u.cpuPercent / 100))} per CPU-second), p99 ${r.latencyMs.p99} ms, CPU ${u.cpuPercent}%, RSS ${u.rssMiB} MiB${gcText}\n`);
       return { rps: r.reqPerSec, p99: r.latencyMs.p99, cpu: u.cpuPercent, rss: u.rssMiB, ...gc };
     } finally {
@@ -117,7 +129,8 @@ try {
 }
 console.log(`\nmedians over ${values.rounds} rounds, ${values.path}:`);
 for (const [{ name }, list] of results) {
-  const gc = values.gc ? `  promoted ${median(list.map((l) => l.promotedKB ?? 0))} KB/scavenge  full GCs ${median(list.map((l) => l.fullGCs ?? 0))}` : '';
+  const m = (f: (g: Partial<GcFigures>) => number | undefined): number => median(list.map((l) => f(l) ?? 0));
+  const gc = values.gc ? `  promoted ${m((g) => g.promotedKB)} KB/scavenge  full GCs ${m((g) => g.fullGCs)}  allocated ${m((g) => g.allocatedPerRequest)} B/req  GC pauses ${m((g) => g.pausePercent)}% (max ${m((g) => g.maxPauseMs)} ms)` : '';
   console.log(`  ${name.padEnd(16)} ${String(median(list.map((l) => l.rps))).padStart(7)} req/s  ${String(median(list.map((l) => Math.round(l.rps / (l.cpu / 100))))).padStart(7)} req/CPU-s  p99 ${median(list.map((l) => l.p99))} ms  RSS ${median(list.map((l) => l.rss))} MiB${gc}`);
 }
 
@@ -126,8 +139,29 @@ function gcLines(file: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.includes(' gc=')) : [];
 }
 
-/** Median bytes promoted per scavenge (KB) and the count of full collections, from `--trace-gc-nvp` lines. */
-function gcFigures(lines: string[]): { promotedKB: number; fullGCs: number } {
-  const promoted = lines.filter((l) => / gc=s /.test(l)).map((l) => Number(/ promoted=(\d+)/.exec(l)?.[1] ?? 0));
-  return { promotedKB: Math.round(median(promoted.length > 0 ? promoted : [0]) / 1024 * 10) / 10, fullGCs: lines.filter((l) => / gc=mc /.test(l)).length };
+interface GcFigures {
+  /** Median bytes promoted to the old generation per scavenge, KB. */
+  promotedKB: number;
+  fullGCs: number;
+  /** Bytes the JavaScript heap allocated per request: V8's `allocated` (since the collection before) summed over the collections. */
+  allocatedPerRequest: number;
+  /** Share of the measured run spent in GC pauses, and the longest one. */
+  pausePercent: number;
+  maxPauseMs: number;
+}
+
+/** GC figures of a measured run, from its `--trace-gc-nvp` lines. */
+function gcFigures(lines: string[], requests: number, seconds: number): GcFigures {
+  const field = (l: string, name: string): number => Number(new RegExp(` ${name}=([\\d.]+)`).exec(l)?.[1] ?? 0);
+  const scavenges = lines.filter((l) => / gc=s /.test(l));
+  const promoted = scavenges.map((l) => field(l, 'promoted'));
+  const pauses = lines.map((l) => field(l, 'pause'));
+  const allocated = lines.reduce((sum, l) => sum + field(l, 'allocated'), 0);
+  return {
+    promotedKB: Math.round(median(promoted.length > 0 ? promoted : [0]) / 1024 * 10) / 10,
+    fullGCs: lines.filter((l) => / gc=mc /.test(l)).length,
+    allocatedPerRequest: requests > 0 ? Math.round(allocated / requests) : 0,
+    pausePercent: Math.round(pauses.reduce((a, b) => a + b, 0) / (seconds * 1000) * 1000) / 10,
+    maxPauseMs: Math.round(Math.max(0, ...pauses) * 10) / 10,
+  };
 }
