@@ -35,8 +35,8 @@ if (mode!.endsWith('-proxy')) {
   const pool = new H1Pool({ address: '127.0.0.1', port: backendPort, tls: false, connectTimeoutMs: 5_000, keepAliveTimeoutMs: 4_000 });
   handler = (req, res) => {
     pool.exchange({ method: req.method!, path: req.url!, headers: ['host', 'backend'], body: null, headersTimeout: 60_000, bodyTimeout: 60_000 }, {
-      onHead(status, h) {
-        res.writeHead(status, { 'content-type': 'text/plain', 'content-length': String(h['content-length']) });
+      onHead(head) {
+        res.writeHead(head.status, { 'content-type': 'text/plain', 'content-length': String(head.contentLength) });
         return res as never;
       },
       onEnd() {},

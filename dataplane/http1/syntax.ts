@@ -28,6 +28,19 @@ export function isFieldValue(s: string, from: number, to: number): boolean {
   return true;
 }
 
+/**
+ * `s[from, to)` equals `lower` ignoring ASCII case, without building a
+ * lower-cased copy: header names are compared so for every field of every
+ * message. `lower` holds lower-case letters, digits and `-` only (the case
+ * bit is or-ed in), and `s[from, to)` is a token (no control character can
+ * then pass for `-`).
+ */
+export function sameToken(s: string, from: number, to: number, lower: string): boolean {
+  if (to - from !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) if ((s.charCodeAt(from + i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
 /** A request target's characters: visible ASCII and obs-text (no space, control or DEL). */
 export function isTarget(s: string, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {

@@ -2,7 +2,8 @@
 // one connection and must never be forwarded (RFC 9110 §7.6.1), in either
 // direction, nor may any header the Connection header names.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { commaTokens } from '../http1/syntax.ts';
+import { commaTokens, sameToken } from '../http1/syntax.ts';
+import type { FieldLines } from '../upstream/h1/response-parser.ts';
 import { editFlatHeaders, editHeaderObject } from '../transforms/headers.ts';
 import type { HeaderEdits } from '../transforms/headers.ts';
 
@@ -131,6 +132,65 @@ export function clientResponseHeaders(
   if (edits !== null) editHeaderObject(out, edits);
   out['x-request-id'] = requestId;
   return out;
+}
+
+// What clientResponseFieldLines leaves out of a response head, by name
+// length: hop-by-hop fields, Content-Length (the response writes its own
+// framing) and X-Request-ID (replaced by this request's).
+const DROPPED_BY_LENGTH: readonly (readonly string[])[] = (() => {
+  const table: string[][] = [];
+  for (const name of [...HOP_BY_HOP, 'content-length', 'x-request-id']) (table[name.length] ??= []).push(name);
+  return table;
+})();
+
+function droppedField(text: string, start: number, end: number, listed: readonly string[]): boolean {
+  const n = end - start;
+  const names = DROPPED_BY_LENGTH[n];
+  if (names !== undefined) for (const name of names) if (sameToken(text, start, end, name)) return true;
+  // Listed names may hold any token character: compared whole, and only at equal length.
+  for (const name of listed) if (name.length === n && text.slice(start, end).toLowerCase() === name) return true;
+  return false;
+}
+
+/** Field lines ready to write, from {@link clientResponseFieldLines}. */
+export interface ClientFieldLines {
+  /** Complete `name: value\r\n` lines. */
+  readonly text: string;
+  /** One of them is a Date field. */
+  readonly hasDate: boolean;
+}
+
+/**
+ * The fields {@link clientResponseHeaders} gives for a head without edits, as
+ * HTTP/1.1 lines copied from the upstream's head as received (runs of kept
+ * lines in one piece, in their order and spelling): hop-by-hop and
+ * Connection-listed fields and any X-Request-ID are left out, and this
+ * request's X-Request-ID is added. Content-Length is left out too: the
+ * response writes its own framing from the parsed length
+ * (H1Response.writeFieldLines). Every line passed the upstream parser's
+ * checks, the same as responseFieldsChecked relies on.
+ */
+export function clientResponseFieldLines(lines: FieldLines, requestId: string): ClientFieldLines {
+  const { text, offsets, connectionTokens } = lines;
+  let out = '';
+  let hasDate = false;
+  // Start of the run of kept lines being gathered, or -1.
+  let run = -1;
+  for (let i = 0; i < offsets.length; i += 4) {
+    const start = offsets[i]!;
+    const colon = offsets[i + 1]!;
+    if (droppedField(text, start, colon, connectionTokens)) {
+      // Up to this line's start: the run's lines with their CRLFs.
+      if (run >= 0) out += text.slice(run, start);
+      run = -1;
+      continue;
+    }
+    if (!hasDate && colon - start === 4) hasDate = sameToken(text, start, colon, 'date');
+    if (run < 0) run = start;
+  }
+  // The last line of the head has no CRLF of its own in `text`.
+  if (run >= 0) out += text.slice(run) + '\r\n';
+  return { text: `${out}x-request-id: ${requestId}\r\n`, hasDate };
 }
 
 /** Strip the IPv4-mapped IPv6 prefix so logs and X-Forwarded-For show `1.2.3.4`. */

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { CompiledRoute, CompiledUpstreams, ForwardPlan } from '../config/compile.ts';
 import type { DataplaneMetrics } from '../observability/metrics.ts';
 import type { RequestContext } from '../server/context.ts';
-import { clientResponseHeaders, forwardedFieldsChecked, responseFieldsChecked, upstreamRequestHeaders } from '../server/headers.ts';
+import { clientResponseFieldLines, clientResponseHeaders, forwardedFieldsChecked, responseFieldsChecked, upstreamRequestHeaders } from '../server/headers.ts';
 import { H1Request } from '../server/h1/request.ts';
 import { H1Response } from '../server/h1/response.ts';
 import { replyError } from '../server/local-reply.ts';
@@ -287,7 +287,8 @@ function forward(
       headersTimeout: retry?.perTryTimeoutMs ?? route.timeouts.responseMs,
       bodyTimeout: route.timeouts.responseMs,
     }, {
-      onHead: (status, upstreamHeaders) => {
+      onHead: (head) => {
+        const status = head.status;
         if (aborted !== undefined) {
           endTry();
           return null;
@@ -301,18 +302,27 @@ function forward(
             return null;
           }
         }
-        const responseHeaders = clientResponseHeaders(upstreamHeaders, ctx.requestId, route.transforms.responseHeaders);
+        const edits = route.transforms.responseHeaders;
         const cookieAdded = needsAffinityCookie(plan, req, member);
-        if (cookieAdded) {
-          const prior = responseHeaders['set-cookie'];
-          const mine = affinityCookie(plan.affinity!, member, ctx.secure);
-          responseHeaders['set-cookie'] = prior === undefined ? mine : [...(Array.isArray(prior) ? prior : [String(prior)]), mine];
-        }
+        const checked = responseFieldsChecked(true, { edits, cookieAdded, responseHooks: route.chain.onResponse !== null });
         try {
+          if (checked && head.fieldLines !== undefined && res instanceof H1Response) {
+            // Nothing edits this head: its lines go on as they came, and the
+            // header object is built only if something asks the response for it.
+            const lines = clientResponseFieldLines(head.fieldLines, ctx.requestId);
+            res.writeFieldLines(status, lines.text, lines.hasDate, head.contentLength, () => clientResponseHeaders(head.headers, ctx.requestId));
+            return res;
+          }
+          const responseHeaders = clientResponseHeaders(head.headers, ctx.requestId, edits);
+          if (cookieAdded) {
+            const prior = responseHeaders['set-cookie'];
+            const mine = affinityCookie(plan.affinity!, member, ctx.secure);
+            responseHeaders['set-cookie'] = prior === undefined ? mine : [...(Array.isArray(prior) ? prior : [String(prior)]), mine];
+          }
           // Response phase (compression): may edit the headers and add body transforms.
           transforms = runResponseHooks(route.chain, req, { status, headers: responseHeaders });
           // This exchange's head came from PyServe's HTTP/1.1 upstream parser.
-          if (res instanceof H1Response && responseFieldsChecked(true, { edits: route.transforms.responseHeaders, cookieAdded, responseHooks: route.chain.onResponse !== null })) {
+          if (res instanceof H1Response && checked) {
             res.writeCheckedHead(status, responseHeaders);
           } else {
             res.writeHead(status, responseHeaders);

@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect as netConnect, createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -508,6 +509,30 @@ describe('H1Server: response framing', () => {
     expect(Math.abs(Date.parse(auto!.headers.date!) - Date.now())).toBeLessThan(5_000);
     expect(own!.headers.date).toBe('Thu, 01 Jan 1970 00:00:00 GMT');
     expect(own!.names.filter((n) => n === 'date')).toHaveLength(1);
+  });
+
+  it('writeFieldLines: the lines go out as given, framed by the length given; headers set before are merged in; getHeaders reads them', async () => {
+    const lines = 'X-A: 1\r\nSet-Cookie: a=1\r\nset-cookie:  b=2\r\n';
+    const object = (): OutgoingHttpHeaders => ({ 'x-a': '1', 'set-cookie': ['a=1', 'b=2'], 'content-length': '5' });
+    const seen: OutgoingHttpHeaders[] = [];
+    const h = await serve((req, res) => {
+      if (req.url === '/prior') res.setHeader('X-Prior', 'p');
+      res.writeFieldLines(200, lines, req.url === '/dated', 5, object);
+      seen.push(res.getHeaders());
+      res.end(req.method === 'HEAD' ? undefined : 'hello');
+    });
+    const c = await dial(h.port);
+    c.socket.write(get('/') + get('/prior') + `HEAD / HTTP/1.1\r\nHost: h\r\n\r\n` + get('/dated'));
+    const [plain, prior, headOnly, dated] = await responses(c, 4, { noBody: [2] });
+    expect(plain).toMatchObject({ status: 200, body: 'hello', framing: 'length', headers: { 'x-a': '1', 'set-cookie': 'a=1, b=2', 'content-length': '5' } });
+    expect(c.text).toContain(`HTTP/1.1 200 OK\r\n${lines}date: `);
+    expect(plain!.names.slice(0, 4)).toEqual(['x-a', 'set-cookie', 'set-cookie', 'date']);
+    expect(prior).toMatchObject({ body: 'hello', headers: { 'x-prior': 'p', 'x-a': '1', 'set-cookie': 'a=1, b=2', 'content-length': '5' } });
+    expect(headOnly).toMatchObject({ body: '', headers: { 'content-length': '5' } });
+    // The caller said its lines hold a Date: none is added.
+    expect(dated!.names).not.toContain('date');
+    expect(seen[0]).toEqual(object());
+    expect(seen[1]).toEqual({ 'x-prior': 'p', ...object() });
   });
 
   it('headers set by the handler go out in their values, repeated ones as separate lines; its framing headers do not', async () => {

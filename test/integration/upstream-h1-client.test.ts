@@ -212,10 +212,10 @@ function send(p: H1Pool, req: Partial<ExchangeRequest> = {}, opts: SendOptions =
   const ex = p.exchange({
     method: 'GET', path: '/', headers: ['host', 'upstream.test'], body: null, headersTimeout: 5_000, bodyTimeout: 5_000, ...req,
   }, {
-    onHead(status, headers) {
+    onHead(head) {
       outcome.calls.push('head');
-      outcome.status = status;
-      outcome.headers = headers;
+      outcome.status = head.status;
+      outcome.headers = head.headers;
       const sink = opts.sink ? opts.sink() : collector();
       if (sink === null) settle(outcome);
       return sink;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { clientAddressOf, clientResponseHeaders, connectionTokens, forwardedFieldsChecked, responseFieldsChecked, upstreamRequestHeaders } from '../../dataplane/server/headers.ts';
+import { clientAddressOf, clientResponseFieldLines, clientResponseHeaders, connectionTokens, forwardedFieldsChecked, responseFieldsChecked, upstreamRequestHeaders } from '../../dataplane/server/headers.ts';
 import { isFieldValue, isToken } from '../../dataplane/http1/syntax.ts';
 import { ResponseParser } from '../../dataplane/upstream/h1/response-parser.ts';
+import type { ResponseHead } from '../../dataplane/upstream/h1/response-parser.ts';
 import { requestIdFor } from '../../dataplane/server/request-id.ts';
 import { RequestParser } from '../../dataplane/server/h1/request-parser.ts';
 import type { RequestHead } from '../../dataplane/server/h1/request-parser.ts';
@@ -203,6 +204,66 @@ describe('responseFieldsChecked', () => {
       checked++;
     }
     expect(checked).toBeGreaterThan(600);
+  });
+
+  function acceptedHead(input: string): ResponseHead | undefined {
+    const parser = new ResponseParser(16_384);
+    let head: ResponseHead | undefined;
+    parser.begin({ onHead: (h) => (head = h), onBody: () => undefined, onComplete: () => undefined }, false);
+    try {
+      parser.execute(Buffer.from(input, 'latin1'));
+    } catch {
+      return undefined;
+    }
+    return head;
+  }
+
+  const FIELD_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/s;
+
+  // The lines H1Response.writeFieldLines sends, against the object writeHead
+  // would get: the same fields (Content-Length aside, which the response
+  // renders from the parsed length), each a well-formed line.
+  it('the field lines passed on as they came are the fields clientResponseHeaders gives (2,000 mutated responses)', () => {
+    const extra = [
+      'HTTP/1.1 200 OK\r\nConnection: close, X_Under\r\nx_under: 1\r\nX-Request-ID: theirs\r\nTE: a\r\nTrailer: b\r\nUpgrade: c\r\nProxy-Connection: d\r\nHTTP2-Settings: e\r\nKeep-Alive: timeout=1\r\nContent-Length: 0\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nDATE: Mon, 07 Dec 2026 03:50:22 GMT\r\nX-Last:  spaced\t \r\n\r\n',
+    ];
+    let compared = 0;
+    for (const input of [...seeds, ...extra, ...mutatedInputs([...seeds, ...extra], 2_000, 0x11e5)]) {
+      const head = acceptedHead(input);
+      if (head?.fieldLines === undefined) continue;
+      const id = requestIdFor(compared % 2 === 0 ? undefined : 'client-id-1');
+      const lines = clientResponseFieldLines(head.fieldLines, id);
+      expect(lines.text.endsWith('\r\n') || lines.text === '', JSON.stringify(input)).toBe(true);
+      const sent: string[] = [];
+      for (const line of lines.text.split('\r\n').slice(0, -1)) {
+        const m = FIELD_LINE.exec(line);
+        expect(m, JSON.stringify({ input, line })).not.toBeNull();
+        expect(isFieldValue(m![2]!, 0, m![2]!.length), JSON.stringify({ input, line })).toBe(true);
+        sent.push(`${m![1]!.toLowerCase()}: ${m![2]!}`);
+      }
+      const expected: string[] = [];
+      const object = clientResponseHeaders(head.headers, id);
+      for (const [name, value] of Object.entries(object)) {
+        if (name === 'content-length') continue;
+        for (const v of Array.isArray(value) ? value : [String(value)]) expected.push(`${name}: ${v}`);
+      }
+      expect(sent.sort(), JSON.stringify(input)).toEqual(expected.sort());
+      expect(lines.hasDate, JSON.stringify(input)).toBe(object.date !== undefined);
+      expect(head.contentLength, JSON.stringify(input)).toBe(object['content-length'] === undefined ? -1 : Number(object['content-length']));
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(600);
+  });
+
+  it('heads with a repeated framing or connection field go through the header object', () => {
+    for (const field of ['Content-Length: 0', 'Connection: keep-alive', 'Keep-Alive: timeout=5', 'Transfer-Encoding: chunked']) {
+      const head = acceptedHead(`HTTP/1.1 200 OK\r\n${field}\r\nX-A: 1\r\n${field}\r\nContent-Length: 0\r\n\r\n`);
+      expect(head, field).toBeDefined();
+      expect(head!.fieldLines, field).toBeUndefined();
+      expect(head!.headers['x-a']).toBe('1');
+    }
+    expect(acceptedHead('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: 1\r\nX-A: 2\r\n\r\n')!.fieldLines).toBeDefined();
   });
 
   it('is true only without edits, an affinity cookie or response hooks, for the own parser\'s heads', () => {

@@ -8,9 +8,12 @@ import { serializeHead } from '../../dataplane/upstream/h1/request-head.ts';
 import { ResponseParser } from '../../dataplane/upstream/h1/response-parser.ts';
 import type { ResponseHead } from '../../dataplane/upstream/h1/response-parser.ts';
 
+/** What a head says, as a plain object (a ResponseHead builds `headers` on first read). */
+type HeadSeen = Pick<ResponseHead, 'status' | 'headers' | 'keepAlive' | 'keepAliveHintSeconds'>;
+
 /** Everything a parser reported for one response. */
 interface Parsed {
-  heads: ResponseHead[];
+  heads: HeadSeen[];
   body: string;
   /** onComplete calls. */
   completes: number;
@@ -28,7 +31,7 @@ function parse(pieces: Buffer[], opts: { noBody?: boolean; eof?: boolean; maxHea
   const parser = new ResponseParser(opts.maxHeadBytes ?? 16_384);
   const out: Parsed = { heads: [], body: '', completes: 0, used: 0, error: undefined, done: false, keepAlive: false };
   parser.begin({
-    onHead: (h) => out.heads.push(h),
+    onHead: (h) => out.heads.push({ status: h.status, headers: h.headers, keepAlive: h.keepAlive, keepAliveHintSeconds: h.keepAliveHintSeconds }),
     onBody: (c) => (out.body += c.toString('latin1')),
     onComplete: () => out.completes++,
   }, opts.noBody ?? false);

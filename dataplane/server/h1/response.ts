@@ -74,17 +74,17 @@ function usable(headers: OutgoingHttpHeaders): boolean {
   return true;
 }
 
+function isEmpty(headers: OutgoingHttpHeaders): boolean {
+  for (const _ in headers) return false;
+  return true;
+}
+
 // writeHead's headers over those set before. The proxy hands over a fresh
 // object of lower-case names and sets none before: that one is taken as it
 // is instead of being copied field by field (nothing changes the headers
 // once the head is fixed, and the head is rendered at once).
 function merge(prior: OutgoingHttpHeaders, headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
-  let empty = true;
-  for (const _ in prior) {
-    empty = false;
-    break;
-  }
-  if (empty && usable(headers)) return headers;
+  if (isEmpty(prior) && usable(headers)) return headers;
   const merged: OutgoingHttpHeaders = { ...prior };
   for (const name in headers) {
     const value = headers[name];
@@ -128,6 +128,8 @@ export class H1Response extends Writable {
   #closeField = false;
   /** While writeCheckedHead renders: the fields are known to pass the checks. */
   #fieldsChecked = false;
+  /** After writeFieldLines: builds the headers object, should anything ask for it. */
+  #headersLater: (() => OutgoingHttpHeaders) | undefined;
 
   constructor(conn: ResponseConnection, method: string) {
     // Strings pass through undecoded: a small string body joins the head as it is.
@@ -160,15 +162,23 @@ export class H1Response extends Writable {
   }
 
   getHeader(name: string): OutgoingHttpHeader | undefined {
-    return this.#headers[name.toLowerCase()];
+    return this.#current()[name.toLowerCase()];
   }
 
   getHeaders(): OutgoingHttpHeaders {
-    return { ...this.#headers };
+    return { ...this.#current() };
   }
 
   hasHeader(name: string): boolean {
-    return this.#headers[name.toLowerCase()] !== undefined;
+    return this.#current()[name.toLowerCase()] !== undefined;
+  }
+
+  #current(): OutgoingHttpHeaders {
+    if (this.#headersLater !== undefined) {
+      this.#headers = this.#headersLater();
+      this.#headersLater = undefined;
+    }
+    return this.#headers;
   }
 
   removeHeader(name: string): void {
@@ -189,6 +199,30 @@ export class H1Response extends Writable {
     } finally {
       this.#fieldsChecked = false;
     }
+  }
+
+  /**
+   * writeHead for a proxied head passed on as it came (server/headers.ts,
+   * clientResponseFieldLines): `lines` are complete `name: value\r\n` lines
+   * that passed http1/syntax.ts's checks, with no framing, connection or
+   * Content-Length field; `contentLength` is the upstream's (-1: none), which
+   * frames this response as a Content-Length field would. `headers` gives the
+   * same fields as an object, built only if something reads them. With
+   * headers set before, they are merged as writeHead merges them.
+   */
+  writeFieldLines(status: number, lines: string, hasDate: boolean, contentLength: number, headers: () => OutgoingHttpHeaders): this {
+    if (this.headersSent) throw headersSentError();
+    if (!isEmpty(this.#headers)) return this.writeCheckedHead(status, headers());
+    if (!Number.isInteger(status) || status < 100 || status > 999) throw Object.assign(new RangeError(`Invalid status code: ${status}`), { code: 'ERR_HTTP_INVALID_STATUS_CODE' });
+    this.statusCode = status;
+    const reason = this.statusMessage ?? STATUS_CODES[status] ?? 'unknown';
+    if (!isFieldValue(reason, 0, reason.length)) throw invalid('ERR_INVALID_CHAR', 'character in status message');
+    this.#fields = `HTTP/1.1 ${status} ${reason}\r\n${lines}${hasDate ? '' : `date: ${httpDate()}\r\n`}`;
+    this.#declaredLength = contentLength;
+    this.#closeField = false;
+    this.#headersLater = headers;
+    this.headersSent = true;
+    return this;
   }
 
   /** Fix the status and headers (merged over any set before). Nothing is written yet. */

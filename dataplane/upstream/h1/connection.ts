@@ -49,9 +49,10 @@ export interface ExchangeCallbacks {
   /**
    * The final response head arrived (1xx are skipped). Return the stream the
    * body goes to, or null to drop the response (the exchange then ends with
-   * no further callback).
+   * no further callback). The head's `headers` object is built only when
+   * read: the proxy usually passes the field lines on as they came.
    */
-  onHead(status: number, headers: Record<string, string | string[]>): Writable | null;
+  onHead(head: ResponseHead): Writable | null;
   /** The whole body was written to the sink, and the sink was ended. */
   onEnd(): void;
   /** The exchange failed: before the head (`head`), or while the body streamed (`body`). */
@@ -276,7 +277,7 @@ export class H1Connection implements ResponseEvents {
     const ex = this.#ex!;
     this.#keepAliveHint = head.keepAliveHintSeconds;
     this.#setTimeout(ex.request.bodyTimeout);
-    const sink = ex.callbacks.onHead(head.status, head.headers);
+    const sink = ex.callbacks.onHead(head);
     if (sink === null) {
       ex.ended = true;
       this.#ex = undefined;

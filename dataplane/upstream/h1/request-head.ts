@@ -4,7 +4,7 @@
 // only fields the caller vouches for (`fieldsChecked`: made from what
 // PyServe's own HTTP/1.1 parser already checked the same way) are not checked
 // twice. The checks are http1/syntax.ts's, the parsers' own definitions.
-import { isFieldValue, isTarget, isToken } from '../../http1/syntax.ts';
+import { isFieldValue, isTarget, isToken, sameToken } from '../../http1/syntax.ts';
 import { UPSTREAM_CODES, UpstreamError } from './errors.ts';
 
 const DIGITS = /^\d{1,15}$/;
@@ -25,18 +25,10 @@ function invalid(message: string): UpstreamError {
   return new UpstreamError(UPSTREAM_CODES.invalidRequest, message);
 }
 
-// `name` equals `lower` (a lower-case token) ignoring ASCII case, without
-// building a lower-cased copy: this runs for every field of every request.
-function sameToken(name: string, lower: string): boolean {
-  if (name.length !== lower.length) return false;
-  for (let i = 0; i < name.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
-  return true;
-}
-
 // The fields replaced by this serializer's own framing.
 function isFraming(name: string): boolean {
   const n = name.length;
-  return (n === 14 && sameToken(name, 'content-length')) || (n === 17 && sameToken(name, 'transfer-encoding')) || (n === 10 && sameToken(name, 'connection'));
+  return (n === 14 && sameToken(name, 0, n, 'content-length')) || (n === 17 && sameToken(name, 0, n, 'transfer-encoding')) || (n === 10 && sameToken(name, 0, n, 'connection'));
 }
 
 /**
@@ -67,7 +59,7 @@ export function serializeHead(method: string, target: string, headers: readonly 
       if (name.length === 0 || !isToken(name, 0, name.length)) throw invalid(`invalid header name ${JSON.stringify(name)}`);
       if (!isFieldValue(value, 0, value.length)) throw invalid(`invalid value in header ${name}`);
     }
-    if (!hasHost && name.length === 4) hasHost = sameToken(name, 'host');
+    if (!hasHost && name.length === 4) hasHost = sameToken(name, 0, 4, 'host');
     if (isFraming(name)) {
       if (name.length === 14) {
         if (declared !== undefined && declared !== value) throw invalid('conflicting Content-Length values');

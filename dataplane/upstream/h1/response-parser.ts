@@ -7,18 +7,91 @@
 // connection is not reused (§6.1). Body framing: http1/message-parser.ts.
 import { MessageParser, State } from '../../http1/message-parser.ts';
 import type { BodyEvents, ParseFailure } from '../../http1/message-parser.ts';
-import { commaTokens, contentLengthOf, isFieldValue, isToken } from '../../http1/syntax.ts';
+import { commaTokens, contentLengthOf, isFieldValue, isToken, sameToken } from '../../http1/syntax.ts';
 import { UPSTREAM_CODES, UpstreamError } from './errors.ts';
 
 /** A final (non-1xx) response head. */
 export interface ResponseHead {
   readonly status: number;
-  /** Lower-case names; a repeated field is an array in arrival order. */
+  /** Lower-case names; a repeated field is an array in arrival order. Built when first read. */
   readonly headers: Record<string, string | string[]>;
   /** The connection may carry another request once this response is read. */
   readonly keepAlive: boolean;
   /** Seconds from `Keep-Alive: timeout=N`, when the upstream sent one. */
   readonly keepAliveHintSeconds: number | undefined;
+  /** The Content-Length field's value; -1 when there is none. */
+  readonly contentLength: number;
+  /**
+   * The field lines as received, to pass them on without building `headers`
+   * (server/headers.ts, clientResponseFieldLines); undefined when Connection,
+   * Keep-Alive, Content-Length or Transfer-Encoding came more than once.
+   */
+  readonly fieldLines: FieldLines | undefined;
+}
+
+/** The field lines of a response head, every one of them checked by the parser. */
+export interface FieldLines {
+  /** The head (latin1): status line and field lines, without the empty line that ends it. */
+  readonly text: string;
+  /**
+   * Per field line, four offsets into `text`: where the name starts, its
+   * colon, and where the value starts and ends (surrounding whitespace
+   * excluded). A line ends 2 before the next one starts, or at the end of `text`.
+   */
+  readonly offsets: readonly number[];
+  /** Names the Connection field lists, lower case. */
+  readonly connectionTokens: readonly string[];
+}
+
+// One value more for a field: a repeated field is an array in arrival order.
+function also(prior: string | string[] | undefined, value: string): string | string[] {
+  if (prior === undefined) return value;
+  if (Array.isArray(prior)) {
+    prior.push(value);
+    return prior;
+  }
+  return [prior, value];
+}
+
+// The fields as an object, built only when something reads `headers`: the
+// proxy's usual path writes the lines on as they came (clientResponseFieldLines).
+function headersOf(text: string, offsets: readonly number[]): Record<string, string | string[]> {
+  // A plain object is much faster to fill than a prototype-less one; own-property checks keep
+  // names such as `constructor` from reading inherited members (the parser refuses `__proto__`).
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < offsets.length; i += 4) {
+    const key = text.slice(offsets[i]!, offsets[i + 1]!).toLowerCase();
+    const value = text.slice(offsets[i + 2]!, offsets[i + 3]!);
+    headers[key] = also(Object.hasOwn(headers, key) ? headers[key] : undefined, value);
+  }
+  return headers;
+}
+
+class ParsedHead implements ResponseHead, FieldLines {
+  readonly status: number;
+  readonly text: string;
+  readonly offsets: readonly number[];
+  readonly connectionTokens: readonly string[];
+  readonly keepAlive: boolean;
+  readonly keepAliveHintSeconds: number | undefined;
+  readonly contentLength: number;
+  readonly fieldLines: FieldLines | undefined;
+  #headers: Record<string, string | string[]> | undefined;
+
+  constructor(status: number, text: string, offsets: readonly number[], connectionTokens: readonly string[], keepAlive: boolean, keepAliveHintSeconds: number | undefined, contentLength: number, linesUsable: boolean) {
+    this.status = status;
+    this.text = text;
+    this.offsets = offsets;
+    this.connectionTokens = connectionTokens;
+    this.keepAlive = keepAlive;
+    this.keepAliveHintSeconds = keepAliveHintSeconds;
+    this.contentLength = contentLength;
+    this.fieldLines = linesUsable ? this : undefined;
+  }
+
+  get headers(): Record<string, string | string[]> {
+    return (this.#headers ??= headersOf(this.text, this.offsets));
+  }
 }
 
 /** What the parser reports, in order: one head, body chunks, then completion. */
@@ -100,9 +173,14 @@ export class ResponseParser extends MessageParser {
     const status = statusOf(text, eol);
     if (status < 0) throw bad('malformed upstream status line');
     const minor = text.charCodeAt(7) === 0x31;
-    // A plain object is much faster to fill than a prototype-less one; own-property checks keep
-    // names such as `constructor` from reading inherited members, and `__proto__` is refused.
-    const headers: Record<string, string | string[]> = {};
+    // Only the fields that frame the message are read here; the rest stay
+    // offsets into `text` until something asks (ParsedHead.headers).
+    const offsets: number[] = [];
+    let connection: string | string[] | undefined;
+    let keepAliveField: string | string[] | undefined;
+    let lengthField: string | string[] | undefined;
+    let teField: string | string[] | undefined;
+    let repeated = false;
     let pos = eol + 2;
     while (pos < text.length) {
       let end = text.indexOf('\r\n', pos);
@@ -115,14 +193,23 @@ export class ResponseParser extends MessageParser {
       while (start < stop && (text.charCodeAt(start) === 0x20 || text.charCodeAt(start) === 0x09)) start++;
       while (stop > start && (text.charCodeAt(stop - 1) === 0x20 || text.charCodeAt(stop - 1) === 0x09)) stop--;
       if (!isFieldValue(text, start, stop)) throw bad('invalid character in upstream header value');
-      const key = text.slice(pos, colon).toLowerCase();
-      if (key === '__proto__') throw bad('invalid upstream header name');
-      const value = text.slice(start, stop);
-      if (!Object.hasOwn(headers, key)) headers[key] = value;
-      else {
-        const prior = headers[key]!;
-        if (Array.isArray(prior)) prior.push(value);
-        else headers[key] = [prior, value];
+      offsets.push(pos, colon, start, stop);
+      const n = colon - pos;
+      if (n === 10 && sameToken(text, pos, colon, 'connection')) {
+        repeated ||= connection !== undefined;
+        connection = also(connection, text.slice(start, stop));
+      } else if (n === 10 && sameToken(text, pos, colon, 'keep-alive')) {
+        repeated ||= keepAliveField !== undefined;
+        keepAliveField = also(keepAliveField, text.slice(start, stop));
+      } else if (n === 14 && sameToken(text, pos, colon, 'content-length')) {
+        repeated ||= lengthField !== undefined;
+        lengthField = also(lengthField, text.slice(start, stop));
+      } else if (n === 17 && sameToken(text, pos, colon, 'transfer-encoding')) {
+        repeated ||= teField !== undefined;
+        teField = also(teField, text.slice(start, stop));
+      } else if (n === 9 && text.charCodeAt(pos) === 0x5f && text.slice(pos, colon).toLowerCase() === '__proto__') {
+        // It would set the prototype of the object `headers` builds.
+        throw bad('invalid upstream header name');
       }
       pos = end + 2;
     }
@@ -132,14 +219,10 @@ export class ResponseParser extends MessageParser {
       if (status === 101) throw bad('unexpected 101 Switching Protocols');
       return;
     }
-    this.#frame(status, minor, headers);
-  }
-
-  #frame(status: number, minor: boolean, headers: Record<string, string | string[]>): void {
-    const connection = commaTokens(headers['connection']);
-    let keepAlive = minor ? !connection.includes('close') : connection.includes('keep-alive');
-    const te = commaTokens(headers['transfer-encoding']);
-    const length = contentLengthOf(headers['content-length']);
+    const connectionTokens = commaTokens(connection);
+    let keepAlive = minor ? !connectionTokens.includes('close') : connectionTokens.includes('keep-alive');
+    const te = commaTokens(teField);
+    const length = contentLengthOf(lengthField);
     if (length === -1) throw bad('invalid upstream Content-Length');
     let state: State;
     if (this.#noBody || status === 204 || status === 304) {
@@ -162,7 +245,8 @@ export class ResponseParser extends MessageParser {
     }
     this.#keepAlive = keepAlive;
     this.state = state;
-    (this.events as ResponseEvents).onHead({ status, headers, keepAlive, keepAliveHintSeconds: keepAlive ? keepAliveHint(headers['keep-alive']) : undefined });
+    const hint = keepAlive ? keepAliveHint(keepAliveField) : undefined;
+    (this.events as ResponseEvents).onHead(new ParsedHead(status, text, offsets, connectionTokens, keepAlive, hint, length ?? -1, !repeated));
   }
 }
 
