@@ -33,7 +33,7 @@ import { applySnapshot } from '../test/helpers/snapshots.ts';
 import { freePorts, Sampler, startProc, waitForPort } from './lib/proc.ts';
 import { runWrk } from './lib/wrk.ts';
 import { alternate, median } from './lib/rounds.ts';
-import { benchNodeFlags, dataplaneMain, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
+import { benchNodeFlags, chartDataplaneEnv, dataplaneMain, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
 import type { BenchEnv } from './peers/index.ts';
 
 const { values, positionals } = parseArgs({
@@ -74,7 +74,7 @@ const variants = (positionals.length > 0 ? positionals : [`current=${dataplaneMa
   const v = { name: i > 0 ? p.slice(0, i) : p, main: file === '' ? dataplaneMain() : path.resolve(file) };
   return {
     ...v, args: extraArgs.get(v.name) ?? [], nodeFlags: [...benchNodeFlags(), ...(extraNodeFlags.get(v.name) ?? [])],
-    env: extraEnv.get(v.name) ?? {},
+    env: { ...chartDataplaneEnv(), ...extraEnv.get(v.name) },
   };
 });
 for (const name of [...extraArgs.keys(), ...extraNodeFlags.keys(), ...extraEnv.keys()]) {

@@ -27,7 +27,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { applySnapshot } from '../test/helpers/snapshots.ts';
 import { freePorts, runCapture, sleep, startProc, waitForPort } from './lib/proc.ts';
-import { benchNodeFlags, dataplaneMain, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
+import { benchNodeFlags, chartDataplaneEnv, dataplaneMain, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
 import type { BenchEnv } from './peers/index.ts';
 
 const { values, positionals } = parseArgs({
@@ -76,7 +76,7 @@ try {
       process.execPath, ...benchNodeFlags(), ...(values['jit-names'] ? ['--perf-basic-prof'] : []),
       v.main, '--host', '127.0.0.1', '--traffic-port', String(trafficPort), '--admin-host', '127.0.0.1', '--admin-port', String(adminPort), '--log-level', 'warn',
       '--https-port', '0', '--workers', '1', '--access-log', 'off',
-    ], { cpus: env.serverCpus, env: { PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: '/dev/null', cwd: dir });
+    ], { cpus: env.serverCpus, env: { ...chartDataplaneEnv(), PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: '/dev/null', cwd: dir });
     try {
       // Under valgrind the process starts ~50x slower.
       await waitForPort(adminPort!, proc, '127.0.0.1', 300_000);

@@ -22,7 +22,7 @@ import { freePorts, startProc, waitForPort } from './lib/proc.ts';
 import type { Proc } from './lib/proc.ts';
 import { runWrk, socketErrors } from './lib/wrk.ts';
 import { alternate, median } from './lib/rounds.ts';
-import { benchNodeFlags, dataplaneMain, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
+import { benchNodeFlags, chartDataplaneEnv, dataplaneMain, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
 import type { BenchEnv } from './peers/index.ts';
 
 const { values } = parseArgs({
@@ -48,7 +48,7 @@ const backend = env.backendPorts[0]!;
 async function start(rung: Rung): Promise<{ proc: Proc; port: number }> {
   const [port, adminPort] = await freePorts(2);
   if (rung !== 'dataplane') {
-    const proc = startProc(rung, process.execPath, [...benchNodeFlags(), RUNG, rung, String(port), String(backend), root], { cpus: env.serverCpus });
+    const proc = startProc(rung, process.execPath, [...benchNodeFlags(), RUNG, rung, String(port), String(backend), root], { cpus: env.serverCpus, env: chartDataplaneEnv() });
     await waitForPort(port!, proc);
     return { proc, port: port! };
   }
@@ -57,7 +57,7 @@ async function start(rung: Rung): Promise<{ proc: Proc; port: number }> {
     // Explicit: another dataplane on this machine may hold the default HTTPS port.
     '--https-port', '0', '--workers', '1',
     '--log-level', 'warn', '--access-log', 'off',
-  ], { cpus: env.serverCpus, env: { PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: '/dev/null' });
+  ], { cpus: env.serverCpus, env: { ...chartDataplaneEnv(), PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: '/dev/null' });
   await waitForPort(adminPort!, proc);
   await applySnapshot(`http://127.0.0.1:${adminPort}`, pyserveSnapshot(1, env, backend), { token: PYSERVE_TOKEN });
   await waitForPort(port!, proc);

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePorts, sleep, startProc, waitForPort, Sampler } from './lib/proc.ts';
 import { runWrk } from './lib/wrk.ts';
-import { benchNodeFlags, dataplaneMain, SOURCE_DATAPLANE_MAIN, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
+import { benchNodeFlags, chartDataplaneEnv, dataplaneMain, SOURCE_DATAPLANE_MAIN, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
 import type { BenchEnv } from './peers/index.ts';
 import { applySnapshot } from '../test/helpers/snapshots.ts';
 
@@ -66,7 +66,7 @@ const proc = startProc('pyserve', process.execPath, [
   // Explicit: another dataplane on this machine may hold the default HTTPS port.
   '--https-port', '0', '--workers', '1',
   ...values.args.split(/\s+/).filter((a) => a !== ''),
-], { cpus: env.serverCpus, env: { PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: '/dev/null' });
+], { cpus: env.serverCpus, env: { ...chartDataplaneEnv(), PYSERVE_ADMIN_TOKEN: PYSERVE_TOKEN }, stdout: '/dev/null' });
 await waitForPort(adminPort, proc);
 await applySnapshot(`http://127.0.0.1:${adminPort}`, pyserveSnapshot(1, env, env.backendPorts[0]!), { token: PYSERVE_TOKEN });
 await waitForPort(trafficPort, proc);

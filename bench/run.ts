@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePorts, versionOf } from './lib/proc.ts';
 import type { BenchResult, ChangeUnderLoad, Propagation } from './lib/types.ts';
-import { benchNodeFlags, dataplaneMain, makeCertificate, pyserveFeatures, SOURCE_DATAPLANE_MAIN, startBackends, which } from './peers/index.ts';
+import { benchNodeFlags, chartDataplaneEnv, dataplaneMain, makeCertificate, pyserveFeatures, SOURCE_DATAPLANE_MAIN, startBackends, which } from './peers/index.ts';
 import type { BenchEnv } from './peers/index.ts';
 import { runPeers } from './scenarios/http.ts';
 import type { ServerSpec } from './scenarios/http.ts';
@@ -138,8 +138,9 @@ notes.push(features.accessLog
   ? 'Access logs are off on every server in the comparison rows (nginx `access_log off`, HAProxy and Caddy configure none, PyServe `--access-log off`); the "access log on" row shows what PyServe\'s JSON access log costs (written to /dev/null).'
   : 'Peers log nothing per request; this PyServe cannot turn its JSON access log off (no --access-log flag), so it writes it (to /dev/null), which is part of its cost.');
 const dataplaneNodeFlags = benchNodeFlags();
+const dataplaneEnv = chartDataplaneEnv();
 const sources = dataplaneMain() === SOURCE_DATAPLANE_MAIN;
-notes.push(`PyServe ran ${sources ? 'from its TypeScript sources (PYSERVE_BENCH_SOURCES=1)' : 'compiled (tsconfig.build.json), as the image runs it'}, with the Node flags ${dataplaneNodeFlags.length > 0 ? `\`${dataplaneNodeFlags.join(' ')}\`` : 'of none'} (the chart's \`dataplane.nodeFlags\`${process.env.PYSERVE_BENCH_NODE_FLAGS ? ', then PYSERVE_BENCH_NODE_FLAGS' : ''}).`);
+notes.push(`PyServe ran ${sources ? 'from its TypeScript sources (PYSERVE_BENCH_SOURCES=1)' : 'compiled (tsconfig.build.json), as the image runs it'}, with the Node flags ${dataplaneNodeFlags.length > 0 ? `\`${dataplaneNodeFlags.join(' ')}\`` : 'of none'} (the chart's \`dataplane.nodeFlags\`${process.env.PYSERVE_BENCH_NODE_FLAGS ? ', then PYSERVE_BENCH_NODE_FLAGS' : ''}) and the environment ${Object.keys(dataplaneEnv).length > 0 ? `\`${Object.entries(dataplaneEnv).map(([k, v]) => `${k}=${v}`).join(' ')}\`` : 'of the bench'} (the chart's \`dataplane.mallocEnv\`).`);
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'pyserve-bench-'));
 const ports = await freePorts(5);
@@ -161,7 +162,7 @@ const result: BenchResult = {
       loadAvgAfter: '',
     },
     versions: versions(),
-    settings: { serverCpus, loadCpus, connections, durationS, warmupS, rounds, roundS, workersN, dataplaneNodeFlags, dataplaneBuild: sources ? 'sources' : 'compiled' },
+    settings: { serverCpus, loadCpus, connections, durationS, warmupS, rounds, roundS, workersN, dataplaneNodeFlags, dataplaneEnv, dataplaneBuild: sources ? 'sources' : 'compiled' },
     notes,
   },
   http: [],

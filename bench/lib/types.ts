@@ -163,6 +163,8 @@ export interface BenchResult {
       workersN: number;
       /** Node flags of every dataplane: the chart's, then PYSERVE_BENCH_NODE_FLAGS. */
       dataplaneNodeFlags?: string[];
+      /** Environment every dataplane got beyond the bench's own (the chart's `dataplane.mallocEnv`). */
+      dataplaneEnv?: Record<string, string>;
       /** `compiled` (tsconfig.build.json, as the image runs it) or `sources` (type stripping). */
       dataplaneBuild?: 'compiled' | 'sources';
     };

@@ -231,6 +231,16 @@ export function chartNodeFlags(): string[] {
 }
 
 /**
+ * The environment the Helm chart adds to a dataplane container: its glibc
+ * malloc settings (`dataplane.mallocEnv`). Every dataplane the bench starts
+ * gets it, as node:cluster workers inherit it.
+ */
+export function chartDataplaneEnv(): Record<string, string> {
+  const values = parseYaml(readFileSync(path.join(REPO, 'charts', 'pyserve', 'values.yaml'), 'utf8')) as { dataplane?: { mallocEnv?: Record<string, string> | null } };
+  return { ...values.dataplane?.mallocEnv };
+}
+
+/**
  * Node flags for every dataplane the bench starts: the chart's, then
  * `PYSERVE_BENCH_NODE_FLAGS` (whitespace-separated; a later V8 flag wins), e.g.
  * `PYSERVE_BENCH_NODE_FLAGS='--max-semi-space-size=16' npm run bench`.
@@ -261,7 +271,7 @@ export async function startPyServeProcess(cpus: string, trafficPort: number, adm
     ...https,
     ...workers,
     ...extra,
-  ], { cpus, env: { PYSERVE_ADMIN_TOKEN: TOKEN }, stdout: '/dev/null' });
+  ], { cpus, env: { ...chartDataplaneEnv(), PYSERVE_ADMIN_TOKEN: TOKEN }, stdout: '/dev/null' });
 }
 
 export { TOKEN as PYSERVE_TOKEN };

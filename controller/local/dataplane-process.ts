@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { OWN_EXTENSION } from '../package-root.ts';
-import { DATAPLANE_NODE_FLAGS } from '../../dataplane/node-flags.ts';
+import { DATAPLANE_MALLOC_ENV, DATAPLANE_NODE_FLAGS } from '../../dataplane/process-defaults.ts';
 
 /** A running dataplane child. */
 export interface DataplaneProcess {
@@ -55,8 +55,9 @@ export function startDataplaneProcess(opts: DataplaneProcessOptions): Promise<Da
     '--workers', '1',
     ...(opts.extraArgs ?? []),
   ], {
+    // The chart's malloc settings (dataplane.mallocEnv), unless this shell sets its own.
     // The token travels by environment so it never shows in `ps`.
-    env: { ...process.env, PYSERVE_ADMIN_TOKEN: token },
+    env: { ...DATAPLANE_MALLOC_ENV, ...process.env, PYSERVE_ADMIN_TOKEN: token },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DATAPLANE_NODE_FLAGS } from '../../dataplane/node-flags.ts';
+import { DATAPLANE_NODE_FLAGS } from '../../dataplane/process-defaults.ts';
 import { startBackend } from '../helpers/backends.ts';
 import { compileProject, PROJECT_ROOT } from '../helpers/compiled-build.ts';
 import type { Backend } from '../helpers/backends.ts';
@@ -141,7 +141,7 @@ spec:
       expect(r.status).toBe(200);
       expect(echoed(r).backend).toBe('compiled');
       const dataplanes = childrenOf(proc.child.pid!).map(cmdline).filter((argv) => argv.some((a) => a.includes(`${path.sep}dataplane${path.sep}main.`)));
-      // Node's flags (dataplane/node-flags.ts), then the program: the compiled one.
+      // Node's flags (dataplane/process-defaults.ts), then the program: the compiled one.
       expect(dataplanes.map((argv) => argv.slice(1, 2 + DATAPLANE_NODE_FLAGS.length))).toEqual([[...DATAPLANE_NODE_FLAGS, path.join(out, 'dataplane', 'main.js')]]);
     }, 30_000);
   });

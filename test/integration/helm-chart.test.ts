@@ -31,7 +31,7 @@ import type {
   KubernetesObject, V1ClusterRole, V1ClusterRoleBinding, V1Container, V1Deployment, V1IngressClass,
   V1PodDisruptionBudget, V1PolicyRule, V1Role, V1RoleBinding, V1Secret, V1Service, V1ServiceAccount,
 } from '@kubernetes/client-node';
-import { DATAPLANE_NODE_FLAGS } from '../../dataplane/node-flags.ts';
+import { DATAPLANE_MALLOC_ENV, DATAPLANE_NODE_FLAGS } from '../../dataplane/process-defaults.ts';
 import { getKube } from '../tools/kube-shared.ts';
 import type { KubeEnv } from '../tools/kube.ts';
 
@@ -746,6 +746,18 @@ describe('chart files', () => {
   it('dataplane.nodeFlags defaults to the flags local mode starts its dataplane with', () => {
     const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as { dataplane: { nodeFlags: string[] } };
     expect(values.dataplane.nodeFlags).toEqual([...DATAPLANE_NODE_FLAGS]);
+  });
+
+  it('dataplane.mallocEnv defaults to the malloc settings local mode uses, and the container gets them before extraEnv', async () => {
+    const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as { dataplane: { mallocEnv: Record<string, string> } };
+    expect(values.dataplane.mallocEnv).toEqual({ ...DATAPLANE_MALLOC_ENV });
+    const mallocEnv = Object.entries(DATAPLANE_MALLOC_ENV).sort().map(([name, value]) => ({ name, value }));
+    const envOf = async (v: Values): Promise<unknown> => containerOf(dataplaneOf((await render(v)).objects)).env;
+    expect(await envOf({})).toEqual(mallocEnv);
+    expect(await envOf({ dataplane: { extraEnv: [{ name: 'A', value: 'b' }] } })).toEqual([...mallocEnv, { name: 'A', value: 'b' }]);
+    // Helm merges maps: null, not {}, turns the defaults off.
+    expect(await envOf({ dataplane: { mallocEnv: null } })).toBeUndefined();
+    expect(await envOf({ dataplane: { mallocEnv: { MALLOC_TRIM_THRESHOLD_: null } } })).toEqual(mallocEnv.filter((e) => e.name !== 'MALLOC_TRIM_THRESHOLD_'));
   });
 
   it('the chart ships crds/ byte for byte (npm run crds writes both)', () => {

@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DATAPLANE_NODE_FLAGS } from '../../dataplane/node-flags.ts';
+import { DATAPLANE_MALLOC_ENV, DATAPLANE_NODE_FLAGS } from '../../dataplane/process-defaults.ts';
 import { startBackend } from '../helpers/backends.ts';
 import type { Backend } from '../helpers/backends.ts';
 import { http, echoed, curl } from '../helpers/http.ts';
@@ -76,15 +76,21 @@ describe('pyserve local', () => {
   });
 
   // A workstation has far more memory than a pod: without the chart's flags V8
-  // would size the dataplane's young generation from it (dataplane/node-flags.ts).
-  it('starts its dataplane with the Node flags the chart uses', async () => {
+  // would size the dataplane's young generation from it (dataplane/process-defaults.ts).
+  it('starts its dataplane with the Node flags and malloc settings the chart uses', async () => {
     const children = readFileSync(`/proc/${proc.child.pid}/task/${proc.child.pid}/children`, 'utf8').trim().split(/\s+/);
+    const isDataplane = (argv: string[]): boolean => argv.some((a) => /dataplane[/\\]main\.[jt]s$/.test(a));
     const argvs = children.map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'));
-    const dataplane = argvs.find((argv) => argv.some((a) => /dataplane[/\\]main\.[jt]s$/.test(a)));
+    const dataplane = argvs.find(isDataplane);
     expect(dataplane, JSON.stringify(argvs)).toBeDefined();
     const main = dataplane!.findIndex((a) => /dataplane[/\\]main\.[jt]s$/.test(a));
     expect(dataplane!.slice(1, main)).toEqual([...DATAPLANE_NODE_FLAGS]);
     expect(DATAPLANE_NODE_FLAGS).toContain('--max-semi-space-size=4');
+    // This test's own environment sets no MALLOC_* variable, so the defaults apply.
+    const pid = children[argvs.findIndex(isDataplane)]!;
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    for (const [name, value] of Object.entries(DATAPLANE_MALLOC_ENV)) expect(environ).toContain(`${name}=${value}`);
+    expect(Object.keys(DATAPLANE_MALLOC_ENV)).toContain('MALLOC_MMAP_THRESHOLD_');
   });
 
   it('serves the folder', async () => {
