@@ -114,7 +114,7 @@ try {
       s.start();
       const r = await runWrk({ url, connections, durationS: Number(values.seconds), cpus: env.loadCpus });
       const u = s.stop();
-      const gc: Partial<GcFigures> = values.gc ? gcFigures(gcLines(gcLog).slice(gcBefore), r.requests, Number(values.seconds)) : {};
+      const gc: Partial<GcFigures> = values.gc ? gcFigures(gcLines(gcLog).slice(gcBefore), r.requests, r.durationS) : {};
       // req/s per CPU-second normalizes away CPU the rest of the machine took from the server.
       const gcText = gc.promotedKB === undefined ? '' : `, promoted ${gc.promotedKB} KB/scavenge, ${gc.fullGCs} full GCs, allocated ${gc.allocatedPerRequest} B/request, GC pauses ${gc.pausePercent}% (max ${gc.maxPauseMs} ms)`;
       process.stderr.write(`round ${round + 1} ${v.name}: ${r.reqPerSec} req/s (${Math.round(r.reqPerSec / (u.cpuPercent / 100))} per CPU-second), p99 ${r.latencyMs.p99} ms, CPU ${u.cpuPercent}%, RSS ${u.rssMiB} MiB${gcText}\n`);

@@ -224,10 +224,15 @@ async function startPyServe(env: BenchEnv, layout: PeerLayout, opts: PeerOptions
   };
 }
 
+/** The chart's `dataplane` values that say how a dataplane process starts. */
+function chartDataplaneValues(): { nodeFlags?: string[]; mallocEnv?: Record<string, string> | null } {
+  const values = parseYaml(readFileSync(path.join(REPO, 'charts', 'pyserve', 'values.yaml'), 'utf8')) as { dataplane?: ReturnType<typeof chartDataplaneValues> };
+  return values.dataplane ?? {};
+}
+
 /** The Node flags the Helm chart starts a dataplane with (`dataplane.nodeFlags`). */
 export function chartNodeFlags(): string[] {
-  const values = parseYaml(readFileSync(path.join(REPO, 'charts', 'pyserve', 'values.yaml'), 'utf8')) as { dataplane?: { nodeFlags?: string[] } };
-  return values.dataplane?.nodeFlags ?? [];
+  return chartDataplaneValues().nodeFlags ?? [];
 }
 
 /**
@@ -236,8 +241,7 @@ export function chartNodeFlags(): string[] {
  * gets it, as node:cluster workers inherit it.
  */
 export function chartDataplaneEnv(): Record<string, string> {
-  const values = parseYaml(readFileSync(path.join(REPO, 'charts', 'pyserve', 'values.yaml'), 'utf8')) as { dataplane?: { mallocEnv?: Record<string, string> | null } };
-  return { ...values.dataplane?.mallocEnv };
+  return { ...chartDataplaneValues().mallocEnv };
 }
 
 /**

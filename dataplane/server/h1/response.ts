@@ -44,6 +44,10 @@ function checkField(name: string, value: OutgoingHttpHeader): void {
   }
 }
 
+function checkStatus(status: number): void {
+  if (!Number.isInteger(status) || status < 100 || status > 999) throw Object.assign(new RangeError(`Invalid status code: ${status}`), { code: 'ERR_HTTP_INVALID_STATUS_CODE' });
+}
+
 // RFC 9110 §6.4.1: no content in these, whatever the handler writes.
 function bodyless(status: number, head: boolean): boolean {
   return head || status === 204 || status === 304 || status < 200;
@@ -213,11 +217,9 @@ export class H1Response extends Writable {
   writeFieldLines(status: number, lines: string, hasDate: boolean, contentLength: number, headers: () => OutgoingHttpHeaders): this {
     if (this.headersSent) throw headersSentError();
     if (!isEmpty(this.#headers)) return this.writeCheckedHead(status, headers());
-    if (!Number.isInteger(status) || status < 100 || status > 999) throw Object.assign(new RangeError(`Invalid status code: ${status}`), { code: 'ERR_HTTP_INVALID_STATUS_CODE' });
+    checkStatus(status);
     this.statusCode = status;
-    const reason = this.statusMessage ?? STATUS_CODES[status] ?? 'unknown';
-    if (!isFieldValue(reason, 0, reason.length)) throw invalid('ERR_INVALID_CHAR', 'character in status message');
-    this.#fields = `HTTP/1.1 ${status} ${reason}\r\n${lines}${hasDate ? '' : `date: ${httpDate()}\r\n`}`;
+    this.#fields = `${this.#statusLine()}${lines}${hasDate ? '' : `date: ${httpDate()}\r\n`}`;
     this.#declaredLength = contentLength;
     this.#closeField = false;
     this.#headersLater = headers;
@@ -228,7 +230,7 @@ export class H1Response extends Writable {
   /** Fix the status and headers (merged over any set before). Nothing is written yet. */
   writeHead(status: number, reasonOrHeaders?: string | OutgoingHttpHeaders, maybeHeaders?: OutgoingHttpHeaders): this {
     if (this.headersSent) throw headersSentError();
-    if (!Number.isInteger(status) || status < 100 || status > 999) throw Object.assign(new RangeError(`Invalid status code: ${status}`), { code: 'ERR_HTTP_INVALID_STATUS_CODE' });
+    checkStatus(status);
     let headers = maybeHeaders;
     if (typeof reasonOrHeaders === 'string') this.statusMessage = reasonOrHeaders;
     else headers = reasonOrHeaders;
@@ -282,13 +284,16 @@ export class H1Response extends Writable {
     return super.end(chunk as Chunk, encoding as BufferEncoding, cb as () => void);
   }
 
+  #statusLine(): string {
+    const reason = this.statusMessage ?? STATUS_CODES[this.statusCode] ?? 'unknown';
+    if (!isFieldValue(reason, 0, reason.length)) throw invalid('ERR_INVALID_CHAR', 'character in status message');
+    return `HTTP/1.1 ${this.statusCode} ${reason}\r\n`;
+  }
+
   // The status line and the handler's fields, checked: built once, by
   // writeHead or at the first write, since nothing may change them after.
   #fieldsText(): string {
-    const status = this.statusCode;
-    const reason = this.statusMessage ?? STATUS_CODES[status] ?? 'unknown';
-    if (!isFieldValue(reason, 0, reason.length)) throw invalid('ERR_INVALID_CHAR', 'character in status message');
-    let head = `HTTP/1.1 ${status} ${reason}\r\n`;
+    let head = this.#statusLine();
     let length = -1;
     let close = false;
     let hasDate = false;
