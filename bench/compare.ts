@@ -49,6 +49,7 @@ const { values, positionals } = parseArgs({
     env: { type: 'string', multiple: true, default: [] },
     stdout: { type: 'string', default: 'null' },
     gc: { type: 'boolean', default: false },
+    smaps: { type: 'boolean', default: false },
   },
 });
 if (values.stdout !== 'null' && values.stdout !== 'pipe') throw new Error('--stdout is null or pipe');
@@ -114,6 +115,7 @@ try {
       s.start();
       const r = await runWrk({ url, connections, durationS: Number(values.seconds), cpus: env.loadCpus });
       const u = s.stop();
+      if (values.smaps) process.stderr.write(smapsBreakdown(proc.pid));
       const gc: Partial<GcFigures> = values.gc ? gcFigures(gcLines(gcLog).slice(gcBefore), r.requests, r.durationS) : {};
       // req/s per CPU-second normalizes away CPU the rest of the machine took from the server.
       const gcText = gc.promotedKB === undefined ? '' : `, promoted ${gc.promotedKB} KB/scavenge, ${gc.fullGCs} full GCs, allocated ${gc.allocatedPerRequest} B/request, GC pauses ${gc.pausePercent}% (max ${gc.maxPauseMs} ms)`;
@@ -132,6 +134,34 @@ for (const [{ name }, list] of results) {
   const m = (f: (g: Partial<GcFigures>) => number | undefined): number => median(list.map((l) => f(l) ?? 0));
   const gc = values.gc ? `  promoted ${m((g) => g.promotedKB)} KB/scavenge  full GCs ${m((g) => g.fullGCs)}  allocated ${m((g) => g.allocatedPerRequest)} B/req  GC pauses ${m((g) => g.pausePercent)}% (max ${m((g) => g.maxPauseMs)} ms)` : '';
   console.log(`  ${name.padEnd(16)} ${String(median(list.map((l) => l.rps))).padStart(7)} req/s  ${String(median(list.map((l) => Math.round(l.rps / (l.cpu / 100))))).padStart(7)} req/CPU-s  p99 ${median(list.map((l) => l.p99))} ms  RSS ${median(list.map((l) => l.rss))} MiB${gc}`);
+}
+
+/**
+ * Where a process's resident memory is at the end of a run, from
+ * /proc/PID/smaps: resident KiB per mapping (file, or anonymous with its
+ * permissions), largest first, anonymous and file-backed totals.
+ */
+function smapsBreakdown(pid: number): string {
+  const groups = new Map<string, number>();
+  let name = '';
+  let anon = 0;
+  let file = 0;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      name = `${head[2] || '[anon]'} ${head[1]}`;
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) {
+      const kib = Number(rss[1]);
+      groups.set(name, (groups.get(name) ?? 0) + kib);
+      if (name.startsWith('/')) file += kib;
+      else anon += kib;
+    }
+  }
+  const rows = [...groups].filter(([, kib]) => kib >= 256).sort((a, b) => b[1] - a[1]);
+  return `  smaps: anonymous ${Math.round(anon / 1024 * 10) / 10} MiB, file-backed ${Math.round(file / 1024 * 10) / 10} MiB\n${rows.map(([n, kib]) => `    ${String(kib).padStart(8)} KiB  ${n}\n`).join('')}`;
 }
 
 /** The `--trace-gc-nvp` lines the dataplane has written so far. */

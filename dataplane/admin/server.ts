@@ -1,7 +1,7 @@
 // The admin listener: snapshot push/read (token protected), probes and
 // metrics (open, for kubelet and Prometheus). It runs on its own port so a
 // traffic flood or a drain never hides the dataplane's state.
-import { createServer } from 'node:http';
+import { createServer } from '../node-http.ts';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ApplyResult, ConfigStore } from '../config/store.ts';

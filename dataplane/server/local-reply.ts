@@ -1,5 +1,5 @@
 // Responses the dataplane writes itself: errors and direct-response routes.
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from '../node-http.ts';
 import type { ServerResponse } from 'node:http';
 import type { DirectReply } from '../config/compile.ts';
 import type { RequestContext } from './context.ts';

@@ -1,7 +1,7 @@
 // Redirect actions: the Location is assembled per request from the parts
 // the route fixes and the request's own; everything else is decided here,
 // once per snapshot.
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from '../node-http.ts';
 import type { ServerResponse } from 'node:http';
 import type { PathMatch, RedirectAction } from '../snapshot/schema.ts';
 import type { RequestContext } from '../server/context.ts';

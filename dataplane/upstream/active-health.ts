@@ -4,7 +4,7 @@
 // probe opens a fresh connection, as a kubelet probe does, so a wedged
 // listener is caught, not hidden behind a pooled connection. In a worker
 // cluster only the primary probes; it sends the verdicts to every worker.
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest } from '../node-http.ts';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { connect as h2Connect, constants as h2 } from 'node:http2';
 import { request as httpsRequest } from 'node:https';

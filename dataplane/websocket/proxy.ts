@@ -5,7 +5,7 @@
 // to the client. The client side is abstracted (UpgradeClient) so HTTP/1.1
 // Upgrade and HTTP/2 extended CONNECT (RFC 8441) share everything here.
 import { randomBytes } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest } from '../node-http.ts';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';

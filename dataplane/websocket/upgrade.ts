@@ -3,7 +3,7 @@
 // HTTP/2 request path. Both match the route exactly as a plain request would
 // (an extended CONNECT is matched as the GET it stands for) and then share
 // proxyUpgrade.
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from '../node-http.ts';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { constants as h2constants } from 'node:http2';
 import type { Http2Server, Http2ServerRequest, Http2ServerResponse, Http2SecureServer, ServerHttp2Stream } from 'node:http2';

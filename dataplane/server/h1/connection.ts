@@ -4,7 +4,7 @@
 // being parsed ahead, so a connection never holds more than one request and
 // a little read-ahead. Timeouts are checked by the server's sweep from the
 // phase timestamps kept here, so a request costs no timer of its own.
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from '../../node-http.ts';
 import type { Socket } from 'node:net';
 import { commaTokens } from '../../http1/syntax.ts';
 import { abortedError, H1Request } from './request.ts';

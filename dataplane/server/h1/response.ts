@@ -5,7 +5,7 @@
 // built when the first bytes go out, so `end(body)` on an unframed response
 // can still send a Content-Length instead of a chunked body, and the head
 // and a small body leave in one write.
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from '../../node-http.ts';
 import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';

@@ -4,7 +4,7 @@
 // oldest ones time out instead of keeping all of them barely alive.
 // A connection idle for longer than its keep-alive time is never handed out
 // (checked when popped); a sweep once a second closes the expired ones.
-import { maxHeaderSize } from 'node:http';
+import { maxHeaderSize } from '../../node-http.ts';
 import { isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { H1Connection, PendingExchange } from './connection.ts';
