@@ -38,7 +38,7 @@ export function renderMarkdown(r: BenchResult, chartPath: string): string {
   out.push(`- Versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join('; ')}.`);
   out.push(`- Pinning: server under test on CPU ${m.settings.serverCpus}; wrk, h2load, WebSocket clients and the backends on CPU ${m.settings.loadCpus}.`);
   out.push(m.settings.rounds !== undefined && m.settings.roundS !== undefined
-    ? `- Load: ${m.settings.connections} keep-alive connections. HTTP/1.1 rows: ${m.settings.warmupS} s warm-up, then ${m.settings.rounds} rounds of ${m.settings.roundS} s in which every server takes its turn; each row gives the medians of its rounds (peak RSS: the highest). Other rows: ${m.settings.warmupS} s warm-up then ${m.settings.durationS} s measured.`
+    ? `- Load: ${m.settings.connections} keep-alive connections. HTTP/1.1 rows: ${m.settings.rounds} rounds in which every server takes its turn, each turn a ${m.settings.warmupS} s warm-up then ${m.settings.roundS} s measured; each row gives the medians of its rounds (peak RSS: the highest). Other rows: ${m.settings.warmupS} s warm-up then ${m.settings.durationS} s measured.`
     : `- Load: ${m.settings.connections} keep-alive connections, ${m.settings.warmupS} s warm-up then ${m.settings.durationS} s measured per row.`);
   for (const note of m.notes) out.push(`- ${note}`);
   out.push('', `![Throughput and p99 per server](${chartPath})`, '');

@@ -103,11 +103,16 @@ export async function runPeers(env: BenchEnv, servers: readonly ServerSpec[], o:
       if (peer !== undefined) running.push({ spec, peer });
     }
     const rounds = Math.max(1, o.rounds);
-    const measured = await alternate(rounds, running, async ({ peer }, r) => {
+    const measured = await alternate(rounds, running, async ({ peer }) => {
       const rows: HttpRow[] = [];
       for (const scenario of HTTP_SCENARIOS) {
-        // Warm once: later rounds find JITs and pools warm already.
-        rows.push(await measureHttp(peer, env, scenario, { ...o, warmupS: r === 0 ? o.warmupS : 0 }));
+        // Warm before every round, not only the first: a JIT-compiled server
+        // cools down while the others take their turns. PyServe after 60 s
+        // idle served its first ~0.5 s at a quarter of its speed, some
+        // requests taking 150-340 ms (nginx: no change), which put its p99
+        // at 41 ms in a round that followed its longest wait (What limits,
+        // item 19).
+        rows.push(await measureHttp(peer, env, scenario, o));
       }
       return rows;
     });
