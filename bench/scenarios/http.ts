@@ -109,9 +109,9 @@ export async function runPeers(env: BenchEnv, servers: readonly ServerSpec[], o:
         // Warm before every round, not only the first: a JIT-compiled server
         // cools down while the others take their turns. PyServe after 60 s
         // idle served its first ~0.5 s at a quarter of its speed, some
-        // requests taking 150-340 ms (nginx: no change), which put its p99
-        // at 41 ms in a round that followed its longest wait (What limits,
-        // item 19).
+        // requests taking 150-340 ms (nginx: no change), most likely what
+        // put its p99 at 41 ms in a round that followed its longest wait
+        // (What limits, item 19).
         rows.push(await measureHttp(peer, env, scenario, o));
       }
       return rows;
