@@ -18,7 +18,7 @@ import type { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCertificate } from '../../dataplane/tls/x509.ts';
 import type { Exchange, ExchangeRequest } from '../../dataplane/upstream/h1/connection.ts';
-import { TAKES_LATIN1 } from '../../dataplane/http1/sink.ts';
+import { LENDING, TAKES_LATIN1 } from '../../dataplane/http1/sink.ts';
 import { UPSTREAM_CODES } from '../../dataplane/upstream/h1/errors.ts';
 import { H1Pool } from '../../dataplane/upstream/h1/pool.ts';
 import type { H1PoolOptions } from '../../dataplane/upstream/h1/pool.ts';
@@ -1101,6 +1101,97 @@ describe('backpressure', () => {
       else expect(chunks.some((c) => Buffer.isBuffer(c) && c.length > 1024)).toBe(true);
       expect(Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c, 'latin1') : c))).equals(want)).toBe(true);
     }
+  });
+});
+
+describe('lending body pieces (http1/sink.ts LENDING)', () => {
+  /** 16 KiB bodies, distinct per path, the size the bench proxies. */
+  const bodies = Array.from({ length: 12 }, () => randomBytes(16 * 1024));
+
+  async function bodyServer(): Promise<number> {
+    const srv = await httpServer((req, res) => {
+      const body = bodies[Number(req.url!.slice(1))]!;
+      res.writeHead(200, { 'content-length': body.length });
+      res.end(body);
+    });
+    return srv.port;
+  }
+
+  /**
+   * A sink that implements Lending as a socket would: `keeps` says whether a
+   * written chunk stays referenced (a socket with bytes pending) or is done
+   * with at once (a write that completed inside the call).
+   */
+  function lendingSink(keeps: boolean, lendable = true): Writable & { lent: Buffer[]; copies: Buffer[]; received: Buffer[] } {
+    const lent: Buffer[] = [];
+    const copies: Buffer[] = [];
+    const received: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        received.push(chunk);
+        cb();
+      },
+    });
+    return Object.assign(sink, {
+      [LENDING]: true,
+      lent,
+      copies,
+      received,
+      lendable: () => lendable,
+      writeLent(chunk: Buffer, end: boolean): boolean {
+        lent.push(chunk);
+        // What the bytes were when the sink took them.
+        copies.push(Buffer.from(chunk));
+        if (end) sink.end();
+        return !keeps;
+      },
+    });
+  }
+
+  it('lends pieces out of a few reused buffers while the sink lets go of them, each byte for byte', async () => {
+    const p = pool(await bodyServer());
+    const seen = new Set<ArrayBufferLike>();
+    for (let i = 0; i < bodies.length; i++) {
+      const sink = lendingSink(false);
+      const finished = new Promise((r) => sink.once('finish', r));
+      const a = await send(p, { path: `/${i}` }, { sink: () => sink }).done;
+      expect(a.calls).toEqual(['head', 'end']);
+      await finished;
+      expect(Buffer.concat(sink.copies).equals(bodies[i]!)).toBe(true);
+      expect(sink.received).toEqual([]);
+      for (const c of sink.lent) seen.add(c.buffer);
+    }
+    // One response at a time, each piece handed back before the next read.
+    expect(seen.size).toBe(1);
+  });
+
+  it('never fills a lent piece again while the sink still refers to it', async () => {
+    const p = pool(await bodyServer());
+    const sinks = [];
+    for (let i = 0; i < bodies.length; i++) {
+      const sink = lendingSink(true);
+      sinks.push(sink);
+      const finished = new Promise((r) => sink.once('finish', r));
+      await send(p, { path: `/${i}` }, { sink: () => sink }).done;
+      await finished;
+    }
+    // Every piece a sink kept is still what it was when lent, after all the later responses.
+    for (const [i, sink] of sinks.entries()) {
+      expect(sink.lent.length).toBeGreaterThan(0);
+      expect(Buffer.concat(sink.lent).equals(bodies[i]!)).toBe(true);
+    }
+    expect(new Set(sinks.flatMap((s) => s.lent.map((c) => c.buffer))).size).toBe(sinks.flatMap((s) => s.lent).length);
+  });
+
+  it('writes own copies, not lent pieces, when the sink is not lendable at the moment', async () => {
+    const p = pool(await bodyServer());
+    const sink = lendingSink(false, false);
+    const finished = new Promise((r) => sink.once('finish', r));
+    await send(p, { path: '/3' }, { sink: () => sink }).done;
+    await finished;
+    expect(sink.lent).toEqual([]);
+    expect(Buffer.concat(sink.received).equals(bodies[3]!)).toBe(true);
+    expect(sink.received.every((c) => c.buffer.byteLength === c.length)).toBe(true);
   });
 });
 

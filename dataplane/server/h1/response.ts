@@ -9,7 +9,8 @@ import { STATUS_CODES } from '../../node-http.ts';
 import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';
-import { TAKES_LATIN1 } from '../../http1/sink.ts';
+import { LENDING, TAKES_LATIN1 } from '../../http1/sink.ts';
+import type { Lending } from '../../http1/sink.ts';
 import { isFieldValue, isToken } from '../../http1/syntax.ts';
 
 /** What a response needs from its connection. */
@@ -104,9 +105,11 @@ type Callback = (err?: Error | null) => void;
 const JOIN_LIMIT = 1024;
 
 /** An HTTP/1.1 response written to the connection's socket. */
-export class H1Response extends Writable {
+export class H1Response extends Writable implements Lending {
   /** Small latin1 string bodies are joined to the head (#send): the upstream client may hand them so. */
   readonly [TAKES_LATIN1] = true;
+  /** The upstream client may lend body pieces (lendable, writeLent). */
+  readonly [LENDING] = true;
   statusCode = 200;
   statusMessage: string | undefined;
   /** The response head is fixed (writeHead was called or bytes went out), as in node:http. */
@@ -134,6 +137,8 @@ export class H1Response extends Writable {
   #fieldsChecked = false;
   /** After writeFieldLines: builds the headers object, should anything ask for it. */
   #headersLater: (() => OutgoingHttpHeaders) | undefined;
+  /** Inside writeLent: the socket is uncorked before #send returns. */
+  #lent = false;
 
   constructor(conn: ResponseConnection, method: string) {
     // Strings pass through undecoded: a small string body joins the head as it is.
@@ -439,9 +444,43 @@ export class H1Response extends Writable {
       if (prefix !== '') socket.write(prefix, 'latin1');
       socket.write(chunk!, encoding);
       if (suffix !== '') socket.write(suffix, 'latin1');
-      process.nextTick(uncork, socket);
+      // A lender asks right after this returns whether the socket still holds the chunk.
+      if (this.#lent) socket.uncork();
+      else process.nextTick(uncork, socket);
     }
     this.#afterWrite(cb);
+  }
+
+  /**
+   * Plain TCP only: a TLS socket hands the bytes to OpenSSL, and whether that
+   * keeps a reference was not worth finding out for the slower path.
+   */
+  lendable(): boolean {
+    const socket = this.socket;
+    return (socket as { encrypted?: boolean }).encrypted !== true && socket.writableLength === 0 && socket.writableCorked === 0 &&
+      this.writableLength === 0 && this.writableCorked === 0 && !this.writableEnded && !this.destroyed;
+  }
+
+  /**
+   * With nothing queued in this stream, Writable calls _write at once and
+   * #send hands the chunk to the socket before returning (or refuses it).
+   * The socket then holds nothing when its writableLength is 0: Writable
+   * counts a chunk as written only once the handle is done with it, so the
+   * write completed inside the call (libuv's try-write took it all).
+   * Otherwise libuv may still read from it. Not this stream's own
+   * writableLength: its callback waits for 'drain' whenever the socket's
+   * write went past the high-water mark, even when that write completed.
+   */
+  writeLent(chunk: Buffer, end: boolean): boolean {
+    const direct = this.writableLength === 0 && this.writableCorked === 0;
+    this.#lent = true;
+    try {
+      if (end) this.end(chunk);
+      else this.write(chunk);
+    } finally {
+      this.#lent = false;
+    }
+    return direct && this.socket.writableLength === 0;
   }
 
   #afterWrite(cb: Callback): void {

@@ -13,7 +13,8 @@ import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
-import { TAKES_LATIN1 } from '../../http1/sink.ts';
+import { LENDING, TAKES_LATIN1 } from '../../http1/sink.ts';
+import type { Lending } from '../../http1/sink.ts';
 import { UPSTREAM_CODES, UpstreamError } from './errors.ts';
 import type { SerializedHead } from './request-head.ts';
 import type { ListEntry } from '../../entry-list.ts';
@@ -94,7 +95,8 @@ const RESENDABLE: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRAC
 // turns the head into a string and copies a partial head out; only body
 // bytes are copied here, as they are handed on. Safe because a read callback
 // runs to completion before the next read.
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+const READ_SIZE = 64 * 1024;
+const READ_BUFFER = Buffer.allocUnsafe(READ_SIZE);
 
 /**
  * A copy with memory of its own, as a socket read would have handed it.
@@ -108,6 +110,28 @@ function ownCopy(view: Buffer): Buffer {
   const copy = Buffer.allocUnsafeSlow(view.length);
   view.copy(copy);
   return copy;
+}
+
+// Memory for body pieces lent to a sink (http1/sink.ts, LENDING), each the
+// size of a read, already touched: a piece goes back here when the sink says
+// nothing refers to it, which for a client socket that is keeping up is as
+// soon as the write returns. One or two are in use at a time per process;
+// a piece the socket still holds is left to the collector.
+const spares: ArrayBuffer[] = [];
+const MAX_SPARES = 8;
+
+function borrow(view: Buffer): Buffer {
+  const piece = Buffer.from(spares.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE).buffer, 0, view.length);
+  view.copy(piece);
+  return piece;
+}
+
+function giveBack(piece: Buffer): void {
+  if (spares.length < MAX_SPARES) spares.push(piece.buffer as ArrayBuffer);
+}
+
+function lender(sink: Writable): Lending | undefined {
+  return (sink as { [LENDING]?: boolean })[LENDING] === true ? (sink as unknown as Lending) : undefined;
 }
 
 /** Body pieces up to this size go to a sink that {@link takesLatin1} as strings. */
@@ -175,6 +199,8 @@ export class H1Connection implements ResponseEvents {
   #bodyCleanup: (() => void) | undefined;
   #timeoutMs = -1;
   #held: Buffer | string | undefined;
+  /** #held is a borrowed spare (lent to the sink when written). */
+  #heldLent = false;
   /** Plain TCP: the bytes being parsed are READ_BUFFER's, so what is kept is copied. */
   readonly #shared: boolean;
   /** This connection's place in its pool's list. */
@@ -226,6 +252,7 @@ export class H1Connection implements ResponseEvents {
     this.#requestSent = false;
     this.#complete = false;
     this.#held = undefined;
+    this.#heldLent = false;
     this.#keepAliveHint = undefined;
     this.#parser.begin(this, ex.request.method === 'HEAD');
     const socket = this.#socket;
@@ -294,18 +321,39 @@ export class H1Connection implements ResponseEvents {
     if (ex === undefined || ex.ended || chunk.length === 0) return;
     // Out of READ_BUFFER before it is kept or written on (a string is a copy).
     let piece: Buffer | string = chunk;
-    if (this.#shared) piece = chunk.length <= SMALL_PIECE && takesLatin1(ex.sink!) ? chunk.toString('latin1') : ownCopy(chunk);
+    let lent = false;
+    if (this.#shared) {
+      const sink = ex.sink!;
+      if (chunk.length <= SMALL_PIECE && takesLatin1(sink)) {
+        piece = chunk.toString('latin1');
+      } else if (lender(sink)?.lendable() === true) {
+        piece = borrow(chunk);
+        lent = true;
+      } else {
+        piece = ownCopy(chunk);
+      }
+    }
     // The last chunk read is held back until the parser says whether it ends
     // the response: a small response then goes out as one `end(chunk)`
     // instead of `write(chunk)` + `end()` (Node sends head and body together
     // and skips a tick).
     const held = this.#held;
+    const heldLent = this.#heldLent;
     this.#held = piece;
-    if (held !== undefined) this.#write(ex, held);
+    this.#heldLent = lent;
+    if (held !== undefined) this.#write(ex, held, heldLent);
   }
 
-  #write(ex: PendingExchange, chunk: Buffer | string): void {
-    if (!ex.sink!.write(chunk, 'latin1') && !this.#paused) {
+  #write(ex: PendingExchange, chunk: Buffer | string, lent: boolean): void {
+    const sink = ex.sink!;
+    let full: boolean;
+    if (lent) {
+      if ((sink as unknown as Lending).writeLent(chunk as Buffer, false)) giveBack(chunk as Buffer);
+      full = sink.writableNeedDrain;
+    } else {
+      full = !sink.write(chunk, 'latin1');
+    }
+    if (full && !this.#paused) {
       this.#paused = true;
       this.#socket.pause();
       this.#setTimeout(0);
@@ -348,7 +396,7 @@ export class H1Connection implements ResponseEvents {
     } else if (this.#held !== undefined) {
       const held = this.#held;
       this.#held = undefined;
-      this.#write(ex, held);
+      this.#write(ex, held, this.#heldLent);
     }
   }
 
@@ -404,8 +452,9 @@ export class H1Connection implements ResponseEvents {
     else this.destroy();
     const held = this.#held;
     this.#held = undefined;
-    if (held !== undefined) ex.sink?.end(held, 'latin1');
-    else ex.sink?.end();
+    if (held === undefined) ex.sink?.end();
+    else if (!this.#heldLent) ex.sink!.end(held, 'latin1');
+    else if ((ex.sink as unknown as Lending).writeLent(held as Buffer, true)) giveBack(held as Buffer);
     ex.callbacks.onEnd();
   }
 
