@@ -31,7 +31,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { applySnapshot } from '../test/helpers/snapshots.ts';
 import { freePorts, Sampler, startProc, waitForPort } from './lib/proc.ts';
-import { runWarmUp } from './lib/warm-up.ts';
 import { runWrk } from './lib/wrk.ts';
 import { alternate, median } from './lib/rounds.ts';
 import { benchNodeFlags, chartDataplaneEnv, dataplaneMain, makeCertificate, PYSERVE_TOKEN, pyserveSnapshot, startBackends } from './peers/index.ts';
@@ -110,8 +109,7 @@ try {
       await waitForPort(trafficPort!, proc);
       const url = `http://127.0.0.1:${trafficPort}${values.path}`;
       const connections = Number(values.connections);
-      // As the bench warms up: to the end of every response, none aborted (bench/lib/warm-up.ts).
-      if (Number(values.warmup) > 0) await runWarmUp({ url, connections, durationS: Number(values.warmup), cpus: env.loadCpus });
+      await runWrk({ url, connections, durationS: Number(values.warmup), cpus: env.loadCpus });
       const gcBefore = values.gc ? gcLines(gcLog).length : 0;
       const s = new Sampler(proc.pid);
       s.start();

@@ -1,14 +1,12 @@
 /**
  * The per-server measurements. HTTP/1.1 keep-alive throughput and latency:
  * wrk through the proxied (13 B, 16 KiB), direct and 404 paths, each after a
- * warm-up run that is thrown away so JITs and pools are warm, and that ends
- * with no request in flight (bench/lib/warm-up.ts). These rows run
+ * warm-up run that is thrown away so JITs and pools are warm. These rows run
  * in rounds: every server is measured once per round, in turn, and a row
  * reports the medians of its rounds, so a slow phase of a shared machine falls
  * on every server rather than on whichever ran during it.
  */
 import { runWrk, socketErrors } from '../lib/wrk.ts';
-import { runWarmUp } from '../lib/warm-up.ts';
 import { Sampler, round } from '../lib/proc.ts';
 import { alternate, median } from '../lib/rounds.ts';
 import type { H2Row, HttpRow, HttpScenario, WsEchoRow, WsIdleRow } from '../lib/types.ts';
@@ -179,11 +177,7 @@ export function medianRow(rows: readonly HttpRow[]): HttpRow {
 
 async function measureHttp(peer: Peer, env: BenchEnv, scenario: HttpScenario, o: PeerRunOptions): Promise<HttpRow> {
   const url = `http://127.0.0.1:${peer.port}${PATHS[scenario]}`;
-  // Not wrk: its stop aborts requests in flight, and the measured run would start on deoptimized code (bench/lib/warm-up.ts).
-  if (o.warmupS > 0) {
-    const w = await runWarmUp({ url, connections: o.connections, durationS: o.warmupS, cpus: env.loadCpus });
-    if (w.errors > 0) o.log(`http: ${peer.label} ${scenario}: warm-up lost ${w.errors} of ${o.connections} connections`);
-  }
+  if (o.warmupS > 0) await runWrk({ url, connections: o.connections, durationS: o.warmupS, cpus: env.loadCpus });
   const sampler = new Sampler(peer.proc.pid);
   sampler.start();
   const r = await runWrk({ url, connections: o.connections, durationS: o.roundS, cpus: env.loadCpus });
