@@ -326,7 +326,7 @@ export class H1Connection implements ResponseEvents {
       const sink = ex.sink!;
       if (chunk.length <= SMALL_PIECE && takesLatin1(sink)) {
         piece = chunk.toString('latin1');
-      } else if (lender(sink)?.lendable() === true) {
+      } else if (chunk.length <= READ_SIZE && lender(sink)?.lendable() === true) {
         piece = borrow(chunk);
         lent = true;
       } else {
