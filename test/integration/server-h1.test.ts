@@ -1261,3 +1261,54 @@ describe('H1Server: invalid response heads', () => {
     expect(readResponses(c.data).list.map((r) => r.status)).toEqual([500]);
   });
 });
+
+describe('H1Response: lent chunks (http1/sink.ts LENDING)', () => {
+  it('takes a lent chunk to the kernel inside writeLent and says so; refilling it at once does not change what is sent', async () => {
+    const verdicts: boolean[] = [];
+    const h = await serve((_req, res) => {
+      const chunk = Buffer.alloc(16 * 1024, 'a');
+      res.writeHead(200, { 'content-length': String(chunk.length * 2) });
+      expect(res.lendable()).toBe(true);
+      verdicts.push(res.writeLent(chunk, false));
+      chunk.fill('b');
+      expect(res.lendable()).toBe(true);
+      verdicts.push(res.writeLent(chunk, true));
+      chunk.fill('z');
+    });
+    const c = await dial(h.port);
+    c.socket.write(get('/'));
+    const [r] = await responses(c, 1);
+    expect(r!.body).toBe('a'.repeat(16 * 1024) + 'b'.repeat(16 * 1024));
+    expect(verdicts).toEqual([true, true]);
+  });
+
+  it('answers false once the socket holds the chunk (a client that does not read), and is not lendable then', async () => {
+    const piece = 64 * 1024;
+    const kept: Buffer[] = [];
+    let lendableAfter: boolean | undefined;
+    let pieces = 0;
+    const h = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': String(piece * 400) });
+      // Until the kernel's buffers are full and a write completes only in part.
+      for (; pieces < 400; pieces++) {
+        const chunk = Buffer.alloc(piece, pieces % 251);
+        if (!res.writeLent(chunk, false)) {
+          kept.push(chunk);
+          lendableAfter = res.lendable();
+          return;
+        }
+        chunk.fill(0xee);
+      }
+    });
+    const c = await dial(h.port);
+    c.socket.pause();
+    c.socket.write(get('/'));
+    await until(() => kept.length === 1, 'a write the socket kept', 5_000);
+    expect(lendableAfter).toBe(false);
+    c.socket.resume();
+    await until(() => c.data.length >= (pieces + 1) * piece, 'the bytes written so far');
+    const body = c.data.subarray(c.data.indexOf('\r\n\r\n') + 4);
+    // Every piece arrived as written; the kept one too.
+    for (let i = 0; i <= pieces; i++) expect(body.subarray(i * piece, (i + 1) * piece).every((b) => b === i % 251)).toBe(true);
+  });
+});

@@ -106,10 +106,12 @@ const JOIN_LIMIT = 1024;
 
 /** An HTTP/1.1 response written to the connection's socket. */
 export class H1Response extends Writable implements Lending {
+  // Both marks are set once on the prototype, below the class: as class
+  // fields every response would define them again (~300 instructions each).
   /** Small latin1 string bodies are joined to the head (#send): the upstream client may hand them so. */
-  readonly [TAKES_LATIN1] = true;
+  declare readonly [TAKES_LATIN1]: true;
   /** The upstream client may lend body pieces (lendable, writeLent). */
-  readonly [LENDING] = true;
+  declare readonly [LENDING]: true;
   statusCode = 200;
   statusMessage: string | undefined;
   /** The response head is fixed (writeHead was called or bytes went out), as in node:http. */
@@ -137,8 +139,6 @@ export class H1Response extends Writable implements Lending {
   #fieldsChecked = false;
   /** After writeFieldLines: builds the headers object, should anything ask for it. */
   #headersLater: (() => OutgoingHttpHeaders) | undefined;
-  /** Inside writeLent: the socket is uncorked before #send returns. */
-  #lent = false;
 
   constructor(conn: ResponseConnection, method: string) {
     // Strings pass through undecoded: a small string body joins the head as it is.
@@ -445,7 +445,7 @@ export class H1Response extends Writable implements Lending {
       socket.write(chunk!, encoding);
       if (suffix !== '') socket.write(suffix, 'latin1');
       // A lender asks right after this returns whether the socket still holds the chunk.
-      if (this.#lent) socket.uncork();
+      if (lending) socket.uncork();
       else process.nextTick(uncork, socket);
     }
     this.#afterWrite(cb);
@@ -473,12 +473,12 @@ export class H1Response extends Writable implements Lending {
    */
   writeLent(chunk: Buffer, end: boolean): boolean {
     const direct = this.writableLength === 0 && this.writableCorked === 0;
-    this.#lent = true;
+    lending = true;
     try {
       if (end) this.end(chunk);
       else this.write(chunk);
     } finally {
-      this.#lent = false;
+      lending = false;
     }
     return direct && this.socket.writableLength === 0;
   }
@@ -503,6 +503,17 @@ export class H1Response extends Writable implements Lending {
     cb(err);
   }
 }
+
+Object.defineProperties(H1Response.prototype, { [TAKES_LATIN1]: { value: true }, [LENDING]: { value: true } });
+
+/**
+ * Inside writeLent, #send uncorks the socket before returning. Not a field:
+ * every response would initialize it. Writes are synchronous and nothing in
+ * one reaches another response's #send (its events come on a later tick),
+ * so one flag for the process is enough; were one to, that write would
+ * only be uncorked sooner.
+ */
+let lending = false;
 
 function uncork(socket: Socket): void {
   socket.uncork();
