@@ -126,8 +126,9 @@ function borrow(view: Buffer): Buffer {
   return piece;
 }
 
-function giveBack(piece: Buffer): void {
-  if (spares.length < MAX_SPARES) spares.push(piece.buffer as ArrayBuffer);
+/** Write (or end with) a borrowed piece; its buffer goes back to the spares only when the sink let go of it. */
+function lend(sink: Writable, piece: Buffer, end: boolean): void {
+  if ((sink as unknown as Lending).writeLent(piece, end) && spares.length < MAX_SPARES) spares.push(piece.buffer as ArrayBuffer);
 }
 
 function lender(sink: Writable): Lending | undefined {
@@ -348,7 +349,7 @@ export class H1Connection implements ResponseEvents {
     const sink = ex.sink!;
     let full: boolean;
     if (lent) {
-      if ((sink as unknown as Lending).writeLent(chunk as Buffer, false)) giveBack(chunk as Buffer);
+      lend(sink, chunk as Buffer, false);
       full = sink.writableNeedDrain;
     } else {
       full = !sink.write(chunk, 'latin1');
@@ -454,7 +455,7 @@ export class H1Connection implements ResponseEvents {
     this.#held = undefined;
     if (held === undefined) ex.sink?.end();
     else if (!this.#heldLent) ex.sink!.end(held, 'latin1');
-    else if ((ex.sink as unknown as Lending).writeLent(held as Buffer, true)) giveBack(held as Buffer);
+    else lend(ex.sink!, held as Buffer, true);
     ex.callbacks.onEnd();
   }
 
