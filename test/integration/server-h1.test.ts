@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { connect as netConnect, createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import type { OutgoingHttpHeaders } from 'node:http';
-import { Readable } from 'node:stream';
+import { finished, pipeline, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -486,7 +486,7 @@ describe('H1Server: response framing', () => {
     const big = Buffer.alloc(4 * 1024 * 1024, 'a');
     const h = await serve((_req, res) => {
       res.write(big);
-      // The socket needs draining now: these are buffered by the Writable.
+      // The socket needs draining now: these wait in the socket's buffer.
       res.write('x');
       res.write('y');
       res.end('x');
@@ -1310,5 +1310,98 @@ describe('H1Response: lent chunks (http1/sink.ts LENDING)', () => {
     const body = c.data.subarray(c.data.indexOf('\r\n\r\n') + 4);
     // Every piece arrived as written; the kept one too.
     for (let i = 0; i <= pieces; i++) expect(body.subarray(i * piece, (i + 1) * piece).every((b) => b === i % 251)).toBe(true);
+  });
+});
+
+// H1Response is no stream.Writable (server/h1/response.ts): these hold it to
+// what pipeline(), Readable.pipe and the proxy use of one.
+describe('H1Response: the stream surface', () => {
+  it('write and end callbacks, then finish, then close; a write after end is an error its callback hears too', async () => {
+    const log: string[] = [];
+    let wrote = false;
+    const h = await serve((_req, res) => {
+      res.on('error', (err) => log.push(`error ${(err as NodeJS.ErrnoException).code}`));
+      res.on('finish', () => log.push(`finish ended=${res.writableEnded} finished=${res.writableFinished}`));
+      res.on('close', () => log.push(`close finished=${res.writableFinished} destroyed=${res.destroyed}`));
+      res.write('a', () => (wrote = true));
+      res.end('b', () => log.push('end cb'));
+      log.push(`after end ended=${res.writableEnded} finished=${res.writableFinished}`);
+      res.write('c', (err) => log.push(`late write cb ${(err as NodeJS.ErrnoException | undefined)?.code}`));
+    });
+    const c = await dial(h.port);
+    c.socket.write(get('/'));
+    const [r] = await responses(c, 1);
+    await until(() => log.length >= 6 && wrote, 'the events');
+    expect(r).toMatchObject({ status: 200, body: 'ab', framing: 'chunked' });
+    expect(log).toEqual([
+      'after end ended=true finished=false',
+      'finish ended=true finished=true',
+      'end cb',
+      'close finished=true destroyed=true',
+      'error ERR_STREAM_WRITE_AFTER_END',
+      'late write cb ERR_STREAM_WRITE_AFTER_END',
+    ]);
+  });
+
+  it('pipeline() into a response completes without error; it and finished() report ERR_STREAM_PREMATURE_CLOSE when the client leaves mid-body', async () => {
+    const results: string[] = [];
+    const h = await serve((req, res) => {
+      const source = req.url === '/whole'
+        ? Readable.from(['one ', 'two ', 'three'])
+        : new Readable({ read() {} });
+      if (req.url === '/cut') source.push('first piece');
+      pipeline(source, res, (err) => results.push(`pipeline ${req.url} ${(err as NodeJS.ErrnoException | undefined)?.code ?? 'ok'}`));
+      finished(res, (err) => results.push(`finished ${req.url} ${(err as NodeJS.ErrnoException | undefined)?.code ?? 'ok'}`));
+    });
+    const c = await dial(h.port);
+    c.socket.write(get('/whole'));
+    const [r] = await responses(c, 1);
+    expect(r!.body).toBe('one two three');
+    await until(() => results.length === 2, 'the first pipeline');
+    c.socket.write(get('/cut'));
+    await until(() => c.text.includes('first piece'), 'the first piece of /cut');
+    // A reset: after a FIN alone the half-open connection waits for the response.
+    c.socket.resetAndDestroy();
+    await until(() => results.length === 4, 'the second pipeline');
+    expect(results.sort()).toEqual(['finished /cut ERR_STREAM_PREMATURE_CLOSE', 'finished /whole ok', 'pipeline /cut ERR_STREAM_PREMATURE_CLOSE', 'pipeline /whole ok']);
+  });
+
+  it('write() answers false with the socket full, and drain follows once the client reads; finish waits for the socket to take the last bytes', async () => {
+    const size = 16 * 1024 * 1024;
+    const log: string[] = [];
+    let res0: H1Response | undefined;
+    const h = await serve((req, res) => {
+      if (req.url === '/next') {
+        log.push('next request');
+        res.end('next');
+        return;
+      }
+      res0 = res;
+      res.writeHead(200, { 'content-length': String(size * 2) });
+      res.on('drain', () => log.push('drain'));
+      res.on('finish', () => log.push('finish'));
+      log.push(`write ${res.write(Buffer.alloc(size, 'a'))} needDrain=${res.writableNeedDrain}`);
+    });
+    const c = await dial(h.port);
+    c.socket.pause();
+    c.socket.write(get('/') + get('/next'));
+    await until(() => log.length > 0, 'the first write');
+    await sleep(200);
+    expect(log).toEqual(['write false needDrain=true']);
+    c.socket.resume();
+    await until(() => log.includes('drain'), 'drain', 5_000);
+    expect(res0!.writableNeedDrain).toBe(false);
+    c.socket.pause();
+    res0!.end(Buffer.alloc(size, 'b'));
+    await sleep(200);
+    // The socket still holds most of the last bytes: not finished, and the next request waits.
+    expect([res0!.writableEnded, res0!.writableFinished, res0!.writableNeedDrain]).toEqual([true, false, true]);
+    expect(log).toEqual(['write false needDrain=true', 'drain']);
+    c.socket.resume();
+    const [big, next] = await responses(c, 2, { timeoutMs: 10_000 });
+    expect(big!.body.length).toBe(size * 2);
+    expect(big!.body.endsWith('b')).toBe(true);
+    expect(next!.body).toBe('next');
+    expect(log).toEqual(['write false needDrain=true', 'drain', 'finish', 'next request']);
   });
 });

@@ -5,10 +5,20 @@
 // built when the first bytes go out, so `end(body)` on an unframed response
 // can still send a Content-Length instead of a chunked body, and the head
 // and a small body leave in one write.
+//
+// Not a stream.Writable, as node:http's ServerResponse is not one either: an
+// EventEmitter with write/end/destroy and the events and flags stream.pipeline
+// and Readable.pipe use ('drain', 'finish', 'close', 'error'; writableEnded,
+// writableFinished, writableNeedDrain, destroyed). A Writable queued nothing
+// here that the socket does not queue itself, and cost every response ~3
+// ticks and its generic end/finish/destroy machinery; those generic
+// functions, optimized for this one class under load, were then deoptimized
+// whenever other streams (the sockets of a burst of closing connections)
+// reached them (docs/benchmarks.md items 20 and 21).
 import { STATUS_CODES } from '../../node-http.ts';
 import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import { Writable } from 'node:stream';
+import { EventEmitter } from 'node:events';
 import { LENDING, TAKES_LATIN1 } from '../../http1/sink.ts';
 import type { Lending } from '../../http1/sink.ts';
 import { isFieldValue, isToken } from '../../http1/syntax.ts';
@@ -98,14 +108,27 @@ function merge(prior: OutgoingHttpHeaders, headers: OutgoingHttpHeaders): Outgoi
   return merged;
 }
 
-type Chunk = Buffer | string;
+type Chunk = Buffer | Uint8Array | string;
 type Callback = (err?: Error | null) => void;
+
+function streamError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+function callBack(cb: Callback, err?: Error): void {
+  cb(err);
+}
+
+function errorCloseNT(res: H1Response, err: Error | undefined): void {
+  if (err !== undefined) res.emit('error', err);
+  res.emit('close');
+}
 
 /** Heads and bodies this small are joined into one string for a single write. */
 const JOIN_LIMIT = 1024;
 
 /** An HTTP/1.1 response written to the connection's socket. */
-export class H1Response extends Writable implements Lending {
+export class H1Response extends EventEmitter implements Lending {
   // Both marks are set once on the prototype, below the class: as class
   // fields every response would define them again (with a per-response
   // flag for writeLent, ~600 instructions per response: benchmarks item 20).
@@ -117,6 +140,22 @@ export class H1Response extends Writable implements Lending {
   statusMessage: string | undefined;
   /** The response head is fixed (writeHead was called or bytes went out), as in node:http. */
   headersSent = false;
+  /** end() was called. */
+  writableEnded = false;
+  /** 'finish' was emitted: every byte was handed to the socket and the socket took them all. */
+  writableFinished = false;
+  /** A write went past the socket's buffer: 'drain' follows once it is empty. */
+  writableNeedDrain = false;
+  /** destroy() was called, or the response finished. */
+  destroyed = false;
+  /** The response is done: 'close' was emitted or is on its way. */
+  closed = false;
+  /**
+   * Always true, as on node:http's ServerResponse: stream.finished() takes
+   * a response that closes while this is true and writableFinished is not
+   * as closed early (ERR_STREAM_PREMATURE_CLOSE), and not when it is false.
+   */
+  readonly writable = true;
   readonly socket: Socket;
   readonly #conn: ResponseConnection;
   readonly #head: boolean;
@@ -127,10 +166,8 @@ export class H1Response extends Writable implements Lending {
   /** Body bytes still owed by a Content-Length, or -1 when the response is not length-framed. */
   #owed = -1;
   #close = false;
-  /** Writes handed to the stream, and which of them (1-based) end() gave; 0 for none. */
-  #queued = 0;
-  #sent = 0;
-  #endIndex = 0;
+  /** Listening for the socket's 'drain', while writableNeedDrain. */
+  #onDrain: (() => void) | undefined;
   #trailers: string | undefined;
   /** Status line and fields, once checked; their Content-Length (-1: none) and whether one says `close`. */
   #fields: string | undefined;
@@ -142,8 +179,7 @@ export class H1Response extends Writable implements Lending {
   #headersLater: (() => OutgoingHttpHeaders) | undefined;
 
   constructor(conn: ResponseConnection, method: string) {
-    // Strings pass through undecoded: a small string body joins the head as it is.
-    super({ decodeStrings: false });
+    super();
     this.#conn = conn;
     this.socket = conn.socket;
     this.#head = method === 'HEAD';
@@ -278,16 +314,96 @@ export class H1Response extends Writable implements Lending {
     this.#trailers = (this.#trailers ?? '') + out;
   }
 
-  override write(chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
-    this.#queued++;
-    return super.write(chunk, encoding as BufferEncoding, cb as () => void);
+  /** As Writable.write: false once the socket's buffer is full ('drain' follows). */
+  write(chunk: Chunk, encoding?: BufferEncoding | Callback, cb?: Callback): boolean {
+    if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+    checkChunk(chunk);
+    if (this.writableEnded || this.destroyed) {
+      const err = this.destroyed ? streamError('ERR_STREAM_DESTROYED', 'Cannot call write after a stream was destroyed') : streamError('ERR_STREAM_WRITE_AFTER_END', 'write after end');
+      // As node:http: a write after end is an 'error'; after destroy, only the callback hears of it.
+      if (!this.destroyed) process.nextTick(errorNT, this, err);
+      if (cb !== undefined) process.nextTick(callBack, cb, err);
+      return false;
+    }
+    const err = this.#send(chunk, encoding ?? 'utf8', false, cb);
+    if (err !== undefined) {
+      if (cb !== undefined) process.nextTick(callBack, cb, err);
+      this.destroy(err);
+      return false;
+    }
+    return !this.writableNeedDrain;
   }
 
-  override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
-    // Note which write is the last (by position: the same bytes may have been
-    // written before), so it can carry the end of the body too.
-    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function' && !this.writableEnded) this.#endIndex = ++this.#queued;
-    return super.end(chunk as Chunk, encoding as BufferEncoding, cb as () => void);
+  /** As Writable.end: the last chunk, if any; 'finish' and 'close' follow on a later tick. */
+  end(chunk?: Chunk | Callback | null, encoding?: BufferEncoding | Callback, cb?: Callback): this {
+    if (typeof chunk === 'function') {
+      cb = chunk;
+      chunk = undefined;
+    } else if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+    if (this.writableEnded) {
+      if (cb !== undefined) {
+        if (this.writableFinished) process.nextTick(callBack, cb, streamError('ERR_STREAM_ALREADY_FINISHED', 'Cannot call end after a stream was finished'));
+        else if (!this.destroyed) this.once('finish', cb);
+      }
+      return this;
+    }
+    if (this.destroyed) {
+      if (cb !== undefined) process.nextTick(callBack, cb, streamError('ERR_STREAM_DESTROYED', 'Cannot call end after a stream was destroyed'));
+      return this;
+    }
+    if (chunk !== undefined && chunk !== null) checkChunk(chunk);
+    this.writableEnded = true;
+    if (cb !== undefined) this.once('finish', cb);
+    const err = this.#final(chunk ?? undefined, (encoding as BufferEncoding | undefined) ?? 'utf8');
+    if (err !== undefined) {
+      this.destroy(err);
+      return this;
+    }
+    // With the socket's buffer full, 'finish' waits for its 'drain' (#afterWrite).
+    if (!this.writableNeedDrain) process.nextTick(H1Response.#finishNT, this);
+    return this;
+  }
+
+  static #finishNT(res: H1Response): void {
+    res.#finish();
+  }
+
+  /**
+   * After end(), once the socket took every byte (it may still be sending
+   * them): 'finish', then the response is done and its connection may go on
+   * to the next request, then 'close'.
+   */
+  #finish(): void {
+    if (this.destroyed) return;
+    this.writableFinished = true;
+    this.emit('finish');
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.closed = true;
+    this.#conn.responseDone(this, true);
+    this.emit('close');
+  }
+
+  /**
+   * Abandon the response (a finished one is already done): its connection
+   * is cut unless the response was complete. 'error' (with `err`) and
+   * 'close' follow on the next tick.
+   */
+  destroy(err?: Error | null): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.closed = true;
+    this.#stopDrainWait();
+    // Destroyed from a 'finish' listener, the response was still complete.
+    this.#conn.responseDone(this, this.writableFinished && (err === undefined || err === null));
+    process.nextTick(errorCloseNT, this, err ?? undefined);
+    return this;
   }
 
   #statusLine(): string {
@@ -374,28 +490,27 @@ export class H1Response extends Writable implements Lending {
     return `${name}: ${value}\r\n`;
   }
 
-  override _write(chunk: Chunk, encoding: BufferEncoding, cb: Callback): void {
-    this.#send(chunk, encoding, ++this.#sent === this.#endIndex, cb);
-  }
-
-  override _final(cb: Callback): void {
-    if (!this.#flushed) {
-      this.#send(undefined, 'latin1', true, cb);
-      return;
+  // end()'s part: the last chunk, the head if nothing went out yet, the end of a chunked body.
+  #final(chunk: Chunk | undefined, encoding: BufferEncoding): Error | undefined {
+    if (chunk !== undefined || !this.#flushed) {
+      const err = this.#send(chunk, encoding, true, undefined);
+      if (err !== undefined) return err;
     }
     if (this.#chunked) {
       this.#chunked = false;
       this.socket.write(`0\r\n${this.#trailers ?? ''}\r\n`, 'latin1');
+      this.#afterWrite();
     }
     if (this.#owed > 0) {
       // Fewer bytes than the Content-Length promised: the client must not take it as complete.
-      cb(Object.assign(new Error(`response body ${this.#owed} bytes shorter than its Content-Length`), { code: 'ERR_HTTP_CONTENT_LENGTH_MISMATCH' }));
-      return;
+      return Object.assign(new Error(`response body ${this.#owed} bytes shorter than its Content-Length`), { code: 'ERR_HTTP_CONTENT_LENGTH_MISMATCH' });
     }
-    cb();
+    return undefined;
   }
 
-  #send(chunk: Chunk | undefined, encoding: BufferEncoding, last: boolean, cb: Callback): void {
+  // Hands the bytes to the socket; `cb` (write's) goes with the last socket
+  // write, so it is called once the socket has sent them, as node:http does.
+  #send(chunk: Chunk | undefined, encoding: BufferEncoding, last: boolean, cb: Callback | undefined): Error | undefined {
     const socket = this.socket;
     const size = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
     let head = '';
@@ -404,26 +519,24 @@ export class H1Response extends Writable implements Lending {
         // The whole body is known when the first write is the last: it gets a Content-Length.
         head = this.#render(last ? size : undefined);
       } catch (err) {
-        cb(err as Error);
-        return;
+        return err as Error;
       }
       this.headersSent = true;
       this.#flushed = true;
     }
     if (this.#noBody || size === 0) {
-      if (head !== '') socket.write(head, 'latin1');
+      let tail = head;
       if (last && this.#chunked) {
         this.#chunked = false;
-        socket.write(`0\r\n${this.#trailers ?? ''}\r\n`, 'latin1');
+        tail += `0\r\n${this.#trailers ?? ''}\r\n`;
       }
-      this.#afterWrite(cb);
-      return;
+      if (tail !== '') socket.write(tail, 'latin1', cb);
+      else if (cb !== undefined) process.nextTick(callBack, cb);
+      this.#afterWrite();
+      return undefined;
     }
     if (this.#owed >= 0) {
-      if (size > this.#owed) {
-        cb(Object.assign(new Error('response body longer than its Content-Length'), { code: 'ERR_HTTP_CONTENT_LENGTH_MISMATCH' }));
-        return;
-      }
+      if (size > this.#owed) return Object.assign(new Error('response body longer than its Content-Length'), { code: 'ERR_HTTP_CONTENT_LENGTH_MISMATCH' });
       this.#owed -= size;
     }
     let prefix = head;
@@ -437,19 +550,24 @@ export class H1Response extends Writable implements Lending {
       }
     }
     if (typeof chunk === 'string' && (encoding === 'latin1' || encoding === 'binary' || encoding === 'ascii')) {
-      socket.write(prefix + chunk + suffix, 'latin1');
+      socket.write(prefix + chunk + suffix, 'latin1', cb);
     } else if (size <= JOIN_LIMIT && Buffer.isBuffer(chunk)) {
-      socket.write(prefix + chunk.toString('latin1', 0, size) + suffix, 'latin1');
+      socket.write(prefix + chunk.toString('latin1', 0, size) + suffix, 'latin1', cb);
     } else {
       socket.cork();
       if (prefix !== '') socket.write(prefix, 'latin1');
-      socket.write(chunk!, encoding);
-      if (suffix !== '') socket.write(suffix, 'latin1');
+      if (suffix !== '') {
+        socket.write(chunk!, encoding);
+        socket.write(suffix, 'latin1', cb);
+      } else {
+        socket.write(chunk!, encoding, cb);
+      }
       // A lender asks right after this returns whether the socket still holds the chunk.
       if (lending) socket.uncork();
       else process.nextTick(uncork, socket);
     }
-    this.#afterWrite(cb);
+    this.#afterWrite();
+    return undefined;
   }
 
   /**
@@ -459,21 +577,17 @@ export class H1Response extends Writable implements Lending {
   lendable(): boolean {
     const socket = this.socket;
     return (socket as { encrypted?: boolean }).encrypted !== true && socket.writableLength === 0 && socket.writableCorked === 0 &&
-      this.writableLength === 0 && this.writableCorked === 0 && !this.writableEnded && !this.destroyed;
+      !this.writableEnded && !this.destroyed;
   }
 
   /**
-   * With nothing queued in this stream, Writable calls _write at once and
    * #send hands the chunk to the socket before returning (or refuses it).
-   * The socket then holds nothing when its writableLength is 0: Writable
+   * The socket then holds nothing when its writableLength is 0: a socket
    * counts a chunk as written only once the handle is done with it, so the
    * write completed inside the call (libuv's try-write took it all).
-   * Otherwise libuv may still read from it. Not this stream's own
-   * writableLength: its callback waits for 'drain' whenever the socket's
-   * write went past the high-water mark, even when that write completed.
+   * Otherwise libuv may still read from it.
    */
   writeLent(chunk: Buffer, end: boolean): boolean {
-    const direct = this.writableLength === 0 && this.writableCorked === 0;
     lending = true;
     try {
       if (end) this.end(chunk);
@@ -481,28 +595,41 @@ export class H1Response extends Writable implements Lending {
     } finally {
       lending = false;
     }
-    return direct && this.socket.writableLength === 0;
+    return this.socket.writableLength === 0;
   }
 
-  #afterWrite(cb: Callback): void {
-    if (!this.socket.writableNeedDrain) {
-      cb();
-      return;
-    }
-    // Backpressure: the caller's next write waits for the socket.
+  // Backpressure: past the socket's high-water mark, the caller waits for 'drain' (and end() for it before 'finish').
+  #afterWrite(): void {
+    if (!this.socket.writableNeedDrain || this.#onDrain !== undefined) return;
+    this.writableNeedDrain = true;
     const onDrain = (): void => {
-      this.socket.off('close', onDrain);
-      this.socket.off('drain', onDrain);
-      cb();
+      this.#stopDrainWait();
+      if (this.destroyed) return;
+      if (this.writableEnded) this.#finish();
+      else this.emit('drain');
     };
-    this.socket.once('drain', onDrain);
-    this.socket.once('close', onDrain);
+    this.#onDrain = onDrain;
+    this.socket.on('drain', onDrain);
   }
 
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.#conn.responseDone(this, this.writableFinished && err === null);
-    cb(err);
+  #stopDrainWait(): void {
+    const onDrain = this.#onDrain;
+    if (onDrain === undefined) return;
+    this.#onDrain = undefined;
+    this.writableNeedDrain = false;
+    this.socket.off('drain', onDrain);
   }
+}
+
+// As Writable: strings and bytes only (a number would go out as nothing useful).
+function checkChunk(chunk: unknown): void {
+  if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) {
+    throw Object.assign(new TypeError('The "chunk" argument must be of type string or an instance of Buffer or Uint8Array'), { code: 'ERR_INVALID_ARG_TYPE' });
+  }
+}
+
+function errorNT(res: H1Response, err: Error): void {
+  res.emit('error', err);
 }
 
 Object.defineProperties(H1Response.prototype, { [TAKES_LATIN1]: { value: true }, [LENDING]: { value: true } });
