@@ -15,6 +15,8 @@ import type { RequestContext } from './context.ts';
 import { clientAddressOf } from './headers.ts';
 import { replyDirect, replyError } from './local-reply.ts';
 import { requestIdFor } from './request-id.ts';
+import { H1Response } from './h1/response.ts';
+import { onResponseClose } from './response-close.ts';
 import { isGrpcRequest } from '../http2/grpc.ts';
 import { countWrittenBytes } from '../http2/stream-bytes.ts';
 import { replyHttpsRedirect, wantsHttpsRedirect } from '../tls/policy.ts';
@@ -127,7 +129,8 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
     const bytesSent = access.isLevelEnabled('info') ? bytesCounter(req, res) : noBytes;
     // Errors on either stream end up as a closed response, handled below.
     req.on('error', ignore);
-    res.on('error', ignore);
+    // PyServe's HTTP/1.1 responses emit no 'error' nobody listens for (server/h1/response.ts).
+    if (!((res as unknown) instanceof H1Response)) res.on('error', ignore);
     const { path, rawQuery, pathAndQuery, authority } = splitTarget(req.url ?? '/');
     // HTTP/2 carries the host in :authority; Host is only a fallback there (RFC 9113 §8.3.1).
     const hostHeader = authority ?? (req.headers[':authority'] as string | undefined) ?? req.headers.host;
@@ -147,10 +150,10 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
       error: undefined,
     };
     const token = tracking.started(res);
-    // `once`, although a response closes only once: with `on`, the listener
-    // (and through it this request's objects) stayed reachable from the
-    // response, and the young generation promoted ~270 KB per collection.
-    res.once('close', () => {
+    // Run once and let go, although a response closes only once: with `on`,
+    // the listener (and through it this request's objects) stayed reachable
+    // from the response, and the young generation promoted ~270 KB per collection.
+    onResponseClose(res, () => {
       // A response cut short is accounted one turn later, so the proxy's own
       // close and stream callbacks have recorded why before the line is written.
       if (res.writableFinished) account(res, ctx, bytesSent, token);

@@ -19,6 +19,7 @@ import { clientResponseFieldLines, clientResponseHeaders, forwardedFieldsChecked
 import { H1Request } from '../server/h1/request.ts';
 import { H1Response } from '../server/h1/response.ts';
 import { replyError } from '../server/local-reply.ts';
+import { onResponseClose } from '../server/response-close.ts';
 import { classifyUpstreamError } from './errors.ts';
 import type { PoolRegistry } from './pool.ts';
 import { guardRequestBody, isHttp2Protocol, requestHasBody } from './h2-proxy.ts';
@@ -100,7 +101,7 @@ export function proxyRequest(
 
   let released = false;
   const admission = admit(balancer.state, balancer.circuitBreaker, () => {
-    res.once('close', () => {
+    onResponseClose(res, () => {
       if (released) return;
       released = true;
       release(balancer.state, balancer.circuitBreaker);
@@ -114,7 +115,7 @@ export function proxyRequest(
   if (admission.state === 'refused') {
     replyOverloaded(res, ctx, cluster, admission.limit, deps.metrics);
   } else if (admission.state === 'queued') {
-    res.once('close', admission.cancel);
+    onResponseClose(res, admission.cancel);
   }
 }
 
@@ -164,7 +165,7 @@ function forward(
       current?.abort(new Error('request timeout'));
     }, route.timeouts.requestMs);
   }
-  res.once('close', () => {
+  onResponseClose(res, () => {
     clearTimeout(timer);
     if (!res.writableFinished) {
       aborted ??= 'client';

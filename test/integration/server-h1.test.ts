@@ -1343,6 +1343,45 @@ describe('H1Response: the stream surface', () => {
     ]);
   });
 
+  it('onClose hooks run once, in order, before the close listeners, for a finished and for a destroyed response', async () => {
+    const log: string[] = [];
+    const h = await serve((req, res) => {
+      res.on('close', () => log.push(`${req.url} listener`));
+      res.onClose(() => log.push(`${req.url} hook 1 finished=${res.writableFinished}`));
+      res.onClose(() => log.push(`${req.url} hook 2`));
+      if (req.url === '/cut') {
+        res.write('partial');
+        setTimeout(() => res.destroy(), 10);
+      } else {
+        res.end('ok');
+      }
+    });
+    const c = await dial(h.port);
+    c.socket.write(get('/whole') + get('/cut'));
+    await until(() => log.length === 6, 'both responses to close');
+    await sleep(50);
+    expect(log).toEqual(['/whole hook 1 finished=true', '/whole hook 2', '/whole listener', '/cut hook 1 finished=false', '/cut hook 2', '/cut listener']);
+  });
+
+  it('an error nobody listens for (a body shorter than its Content-Length, a write after end) closes the response, not the process', async () => {
+    const closed: string[] = [];
+    const h = await serve((req, res) => {
+      res.onClose(() => closed.push(`${req.url} finished=${res.writableFinished}`));
+      if (req.url === '/late') {
+        res.end('done');
+        res.write('more');
+        return;
+      }
+      res.writeHead(200, { 'content-length': 10 });
+      res.end('abc');
+    });
+    const c = await dial(h.port);
+    c.socket.write(get('/late') + get('/short'));
+    await until(() => closed.length === 2 && c.closed, 'both responses to close and the connection to be cut');
+    expect(closed).toEqual(['/late finished=true', '/short finished=false']);
+    expect(readResponses(c.data).list.map((r) => r.body)).toEqual(['done']);
+  });
+
   it('pipeline() into a response completes without error; it and finished() report ERR_STREAM_PREMATURE_CLOSE when the client leaves mid-body', async () => {
     const results: string[] = [];
     const h = await serve((req, res) => {
