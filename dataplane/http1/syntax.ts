@@ -5,6 +5,11 @@
 const TCHAR = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
 
+/** Character code `c` is a tchar. */
+export function isTchar(c: number): boolean {
+  return c < 128 && TCHAR[c] === 1;
+}
+
 /** `s[from, to)` is a non-empty-or-empty run of tchar (callers check emptiness). */
 export function isToken(s: string, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {
@@ -73,6 +78,19 @@ const DIGITS = /^\d{1,15}$/;
  */
 export function contentLengthOf(value: string | string[] | undefined): number | undefined {
   if (value === undefined) return undefined;
+  // The usual case, one field of 1-15 digits, without split, test and every.
+  if (typeof value === 'string' && value.length > 0 && value.length <= 15) {
+    let n = 0;
+    for (let i = 0; i < value.length; i++) {
+      const d = value.charCodeAt(i) - 0x30;
+      if (d < 0 || d > 9) {
+        n = -1;
+        break;
+      }
+      n = n * 10 + d;
+    }
+    if (n >= 0) return n;
+  }
   const values = commaTokens(value);
   if (values.length === 0 || !values.every((v) => DIGITS.test(v) && v === values[0])) return -1;
   return Number(values[0]);

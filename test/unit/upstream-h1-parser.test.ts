@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { bytes, mutatedInputs, parseEverySplit as everySplit } from '../helpers/every-split.ts';
 import { UPSTREAM_CODES, UpstreamError } from '../../dataplane/upstream/h1/errors.ts';
 import { serializeHead } from '../../dataplane/upstream/h1/request-head.ts';
-import { ResponseParser } from '../../dataplane/upstream/h1/response-parser.ts';
+import { lineParts, ResponseParser } from '../../dataplane/upstream/h1/response-parser.ts';
 import type { ResponseHead } from '../../dataplane/upstream/h1/response-parser.ts';
 
 /** What a head says, as a plain object (a ResponseHead builds `headers` on first read). */
@@ -340,5 +340,58 @@ describe('ResponseParser: mutated responses, same verdict at every split', () =>
     });
     expect(refused).toBeGreaterThan(50);
     expect(refused).toBeLessThan(cases.length);
+  });
+});
+
+// The head's field lines are read in one pass (parseHead), with lineParts
+// (the checks one by one) deciding every line that pass does not take: the
+// two must agree on every line, accepted or refused.
+describe('ResponseParser: the one-pass field scan agrees with lineParts', () => {
+  const seeds = [
+    'HTTP/1.1 200 OK\r\nServer: nginx\r\nX-A:  a b \t\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nContent-Length: 5\r\n\r\nhello',
+    'HTTP/1.1 404 Not Found\r\nSet-Cookie: a=1\r\nX-Obs: caf\xe9 \x80\xff\r\nX-Tab: a\tb\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'HTTP/1.0 200 OK\r\nKeep-Alive: timeout=5\r\nX:\r\nX-E: \t \r\nContent-Length: 0\r\n\r\n',
+  ];
+  const cases = mutatedInputs(seeds, 3_000, 0x5ca1ab1e);
+
+  it('3,000 mutations: the same lines and values, or the same error', () => {
+    let accepted = 0;
+    let refusedInFields = 0;
+    for (const input of cases) {
+      const end = input.indexOf('\r\n\r\n');
+      if (end < 0) continue;
+      const text = input.slice(0, end);
+      // Heads whose status line passes (a final status): their field lines are read next.
+      if (!/^HTTP\/1\.[01] [2-9]\d\d( [^\r\n\x00-\x08\x0a-\x1f\x7f]*)?\r\n/.test(text)) continue;
+      // lineParts over every field line: what the checks one by one make of the head.
+      let expected: number[] | string = [];
+      let pos = text.indexOf('\r\n') + 2;
+      try {
+        while (pos < text.length) {
+          const p = lineParts(text, pos);
+          expected.push(pos, p.colon, p.start, p.stop);
+          pos = p.end + 2;
+        }
+      } catch (err) {
+        expected = (err as Error).message;
+      }
+      let got: readonly number[] | string | undefined;
+      const p = new ResponseParser(16_384);
+      p.begin({ onHead: (h) => (got = h.fieldLines?.offsets), onBody: () => undefined, onComplete: () => undefined }, false);
+      try {
+        p.execute(Buffer.from(input, 'latin1'));
+      } catch (err) {
+        got = (err as Error).message;
+      }
+      if (typeof expected === 'string') {
+        refusedInFields++;
+        expect(got, JSON.stringify(input)).toBe(expected);
+      } else if (Array.isArray(got)) {
+        accepted++;
+        expect(got, JSON.stringify(input)).toEqual(expected);
+      }
+    }
+    expect(accepted).toBeGreaterThan(500);
+    expect(refusedInFields).toBeGreaterThan(500);
   });
 });
