@@ -46,6 +46,78 @@ export function sameToken(s: string, from: number, to: number, lower: string): b
   return true;
 }
 
+/**
+ * Reads one field line of a head in one pass: the name's tchars up to the
+ * colon, whitespace, then the value's characters (HTAB, SP, visible ASCII,
+ * obs-text) up to CRLF or the end of `text` (a head without its empty
+ * line). A parser keeps one and reuses it for every line; a line it does not
+ * take (false) breaks one of the rules, and the parser's own checks, one by
+ * one, say which. Every line they accept, this takes with the same parts.
+ */
+export class FieldLineScan implements FieldLineParts {
+  /** Where the colon is. */
+  colon = 0;
+  /** Where the value starts and stops, surrounding whitespace excluded. */
+  start = 0;
+  stop = 0;
+  /** Where the line ends (its CR, or the end of the text). */
+  end = 0;
+
+  scan(text: string, pos: number): boolean {
+    const size = text.length;
+    let i = pos;
+    let c = 0;
+    while (i < size && isTchar((c = text.charCodeAt(i)))) i++;
+    if (i === pos || i === size || c !== 0x3a) return false;
+    const colon = i;
+    i++;
+    while (i < size && ((c = text.charCodeAt(i)) === 0x20 || c === 0x09)) i++;
+    const start = i;
+    let stop = i;
+    for (; i < size; i++) {
+      c = text.charCodeAt(i);
+      if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) break;
+      if (c !== 0x20 && c !== 0x09) stop = i + 1;
+    }
+    if (i < size && (c !== 0x0d || text.charCodeAt(i + 1) !== 0x0a)) return false;
+    this.colon = colon;
+    this.start = start;
+    this.stop = stop;
+    this.end = i;
+    return true;
+  }
+}
+
+/** What is wrong with a field line: no colon after a non-empty name, a name that is not a token, a bad value. */
+export type FieldLineFault = 'malformed' | 'name' | 'value';
+
+/** Where a field line's parts are (as FieldLineScan sets them). */
+export interface FieldLineParts {
+  readonly colon: number;
+  readonly start: number;
+  readonly stop: number;
+  readonly end: number;
+}
+
+/**
+ * A field line checked piece by piece, for the lines FieldLineScan does not
+ * take: its parts, or the parser's error for the first rule it breaks
+ * (`fail` words it). FieldLineScan accepts exactly the lines this does.
+ */
+export function checkedFieldLine(text: string, pos: number, fail: (fault: FieldLineFault) => Error): FieldLineParts {
+  let end = text.indexOf('\r\n', pos);
+  if (end < 0) end = text.length;
+  const colon = text.indexOf(':', pos);
+  if (colon <= pos || colon > end) throw fail('malformed');
+  if (!isToken(text, pos, colon)) throw fail('name');
+  let start = colon + 1;
+  let stop = end;
+  while (start < stop && (text.charCodeAt(start) === 0x20 || text.charCodeAt(start) === 0x09)) start++;
+  while (stop > start && (text.charCodeAt(stop - 1) === 0x20 || text.charCodeAt(stop - 1) === 0x09)) stop--;
+  if (!isFieldValue(text, start, stop)) throw fail('value');
+  return { colon, start, stop, end };
+}
+
 /** A request target's characters: visible ASCII and obs-text (no space, control or DEL). */
 export function isTarget(s: string, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {

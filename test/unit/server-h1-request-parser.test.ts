@@ -7,7 +7,7 @@
 // bodies, pipelining. Refusals: each with the status the server answers.
 import { describe, expect, it } from 'vitest';
 import { bytes, mutatedInputs, parseEverySplit as everySplit } from '../helpers/every-split.ts';
-import { RequestError, RequestParser } from '../../dataplane/server/h1/request-parser.ts';
+import { lineParts, RequestError, RequestParser } from '../../dataplane/server/h1/request-parser.ts';
 import type { RequestHead } from '../../dataplane/server/h1/request-parser.ts';
 
 /** Everything a parser reported for one request. */
@@ -444,5 +444,57 @@ describe('RequestParser: mutated requests, same verdict at every split', () => {
     // Both kinds of outcome occur, or the mutations test nothing.
     expect(refused).toBeGreaterThan(50);
     expect(refused).toBeLessThan(cases.length);
+  });
+});
+
+// Field lines are read in one pass (http1/syntax.ts FieldLineScan), with
+// lineParts (the checks one by one) deciding every line that pass does not
+// take: the two must agree on every line, accepted or refused.
+describe('RequestParser: the one-pass field scan agrees with lineParts', () => {
+  const seeds = [
+    'GET / HTTP/1.1\r\nHost: h\r\nX-A:  a b \t\r\nConnection: keep-alive, X-Hop\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n',
+    'POST /p HTTP/1.1\r\nHost: h\r\nX-Obs: caf\xe9 \x80\xff\r\nX-Tab: a\tb\r\nContent-Length: 0\r\n\r\n',
+    'GET / HTTP/1.0\r\nX:\r\nX-E: \t \r\nUser-Agent: t/1\r\n\r\n',
+  ];
+  const cases = mutatedInputs(seeds, 3_000, 0x5eed1e55);
+
+  it('3,000 mutations: the same names and values, or the same error', () => {
+    let accepted = 0;
+    let refusedInFields = 0;
+    for (const input of cases) {
+      const end = input.indexOf('\r\n\r\n');
+      if (end < 0) continue;
+      const text = input.slice(0, end);
+      // Heads whose request line passes: their field lines are read next.
+      if (!/^(GET|POST) \/[!-~]* HTTP\/1\.[01]\r\n/.test(text)) continue;
+      let expected: string[] | string = [];
+      let pos = text.indexOf('\r\n') + 2;
+      try {
+        while (pos < text.length) {
+          const p = lineParts(text, pos);
+          expected.push(text.slice(pos, p.colon), text.slice(p.start, p.stop));
+          pos = p.end + 2;
+        }
+      } catch (err) {
+        expected = (err as Error).message;
+      }
+      let got: string[] | string | undefined;
+      const parser = new RequestParser(16_384, 4_096);
+      parser.begin({ onHead: (h) => (got = h.rawHeaders), onBody: () => undefined, onComplete: () => undefined });
+      try {
+        parser.execute(Buffer.from(input, 'latin1'));
+      } catch (err) {
+        got = (err as Error).message;
+      }
+      if (typeof expected === 'string') {
+        refusedInFields++;
+        expect(got, JSON.stringify(input)).toBe(expected);
+      } else if (Array.isArray(got)) {
+        accepted++;
+        expect(got, JSON.stringify(input)).toEqual(expected);
+      }
+    }
+    expect(accepted).toBeGreaterThan(500);
+    expect(refusedInFields).toBeGreaterThan(500);
   });
 });

@@ -362,7 +362,9 @@ describe('ResponseParser: the one-pass field scan agrees with lineParts', () => 
       if (end < 0) continue;
       const text = input.slice(0, end);
       // Heads whose status line passes (a final status): their field lines are read next.
-      if (!/^HTTP\/1\.[01] [2-9]\d\d( [^\r\n\x00-\x08\x0a-\x1f\x7f]*)?\r\n/.test(text)) continue;
+      const eol = text.indexOf('\r\n');
+      if (eol < 0 || !/^HTTP\/1\.[01] [2-9]\d\d( |$)/.test(text.slice(0, eol))) continue;
+      if ([...text.slice(12, eol)].some((ch) => (ch < ' ' && ch !== '\t') || ch === '\x7f' || ch > '\xff')) continue;
       // lineParts over every field line: what the checks one by one make of the head.
       let expected: number[] | string = [];
       let pos = text.indexOf('\r\n') + 2;

@@ -7,7 +7,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { MessageParser, State } from '../../http1/message-parser.ts';
 import type { BodyEvents, ParseFailure } from '../../http1/message-parser.ts';
-import { commaTokens, contentLengthOf, isFieldValue, isTarget, isToken } from '../../http1/syntax.ts';
+import { checkedFieldLine, commaTokens, contentLengthOf, FieldLineScan, isTarget, isToken } from '../../http1/syntax.ts';
+import type { FieldLineFault, FieldLineParts } from '../../http1/syntax.ts';
 
 /** A request the parser refused, with the status to answer before closing. */
 export class RequestError extends Error {
@@ -64,6 +65,7 @@ const MESSAGES: Record<Exclude<ParseFailure, 'head-too-large'>, [RequestError['s
 /** Parser of the requests on one client connection, one at a time. */
 export class RequestParser extends MessageParser {
   readonly #maxUriBytes: number;
+  readonly #line = new FieldLineScan();
   /** A CR before the request line, waiting for its LF. */
   #cr = false;
 
@@ -142,17 +144,9 @@ export class RequestParser extends MessageParser {
     const headers: IncomingHttpHeaders = {};
     const raw: string[] = [];
     let pos = eol + 2;
+    const line = this.#line;
     while (pos < text.length) {
-      let end = text.indexOf('\r\n', pos);
-      if (end < 0) end = text.length;
-      const colon = text.indexOf(':', pos);
-      if (colon <= pos || colon > end) throw new RequestError(400, 'malformed header line');
-      if (!isToken(text, pos, colon)) throw new RequestError(400, 'invalid header name');
-      let start = colon + 1;
-      let stop = end;
-      while (start < stop && (text.charCodeAt(start) === 0x20 || text.charCodeAt(start) === 0x09)) start++;
-      while (stop > start && (text.charCodeAt(stop - 1) === 0x20 || text.charCodeAt(stop - 1) === 0x09)) stop--;
-      if (!isFieldValue(text, start, stop)) throw new RequestError(400, 'invalid character in header value');
+      const { colon, start, stop, end } = line.scan(text, pos) ? line : lineParts(text, pos);
       const name = text.slice(pos, colon);
       const value = text.slice(start, stop);
       raw.push(name, value);
@@ -203,4 +197,17 @@ export class RequestParser extends MessageParser {
     this.state = state;
     (this.events as RequestEvents).onHead({ method, url, minor, headers, rawHeaders, keepAlive, hasBody: state !== State.Done });
   }
+}
+
+const FIELD_FAULTS: Record<FieldLineFault, string> = {
+  malformed: 'malformed header line',
+  name: 'invalid header name',
+  value: 'invalid character in header value',
+};
+
+const fieldFault = (fault: FieldLineFault): Error => new RequestError(400, FIELD_FAULTS[fault]);
+
+/** A field line checked piece by piece (http1/syntax.ts checkedFieldLine), with this parser's errors. */
+export function lineParts(text: string, pos: number): FieldLineParts {
+  return checkedFieldLine(text, pos, fieldFault);
 }

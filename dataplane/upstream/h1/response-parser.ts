@@ -7,7 +7,8 @@
 // connection is not reused (§6.1). Body framing: http1/message-parser.ts.
 import { MessageParser, State } from '../../http1/message-parser.ts';
 import type { BodyEvents, ParseFailure } from '../../http1/message-parser.ts';
-import { commaTokens, contentLengthOf, isFieldValue, isTchar, isToken, sameToken } from '../../http1/syntax.ts';
+import { checkedFieldLine, commaTokens, contentLengthOf, FieldLineScan, isFieldValue, sameToken } from '../../http1/syntax.ts';
+import type { FieldLineFault, FieldLineParts } from '../../http1/syntax.ts';
 import { UPSTREAM_CODES, UpstreamError } from './errors.ts';
 
 /** A final (non-1xx) response head. */
@@ -137,6 +138,7 @@ const MESSAGES: Record<ParseFailure, string> = {
  * closed the connection. Errors are thrown as {@link UpstreamError}.
  */
 export class ResponseParser extends MessageParser {
+  readonly #line = new FieldLineScan();
   #noBody = false;
   #keepAlive = false;
 
@@ -182,32 +184,9 @@ export class ResponseParser extends MessageParser {
     let teField: string | string[] | undefined;
     let repeated = false;
     let pos = eol + 2;
-    const size = text.length;
-    while (pos < size) {
-      // One pass over the line: the name's tchars up to the colon, spaces,
-      // then the value's characters up to CRLF. Anything else is left to
-      // lineParts, which says what is wrong in the words the checks use.
-      let i = pos;
-      let c = 0;
-      while (i < size && isTchar((c = text.charCodeAt(i)))) i++;
-      let colon = -1;
-      let start = 0;
-      let stop = 0;
-      let end = -1;
-      if (i > pos && i < size && c === 0x3a) {
-        colon = i;
-        i++;
-        while (i < size && ((c = text.charCodeAt(i)) === 0x20 || c === 0x09)) i++;
-        start = i;
-        stop = i;
-        for (; i < size; i++) {
-          c = text.charCodeAt(i);
-          if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) break;
-          if (c !== 0x20 && c !== 0x09) stop = i + 1;
-        }
-        if (i === size || (c === 0x0d && text.charCodeAt(i + 1) === 0x0a)) end = i;
-      }
-      if (end < 0) ({ colon, start, stop, end } = lineParts(text, pos));
+    const line = this.#line;
+    while (pos < text.length) {
+      const { colon, start, stop, end } = line.scan(text, pos) ? line : lineParts(text, pos);
       offsets.push(pos, colon, start, stop);
       const n = colon - pos;
       if (n === 10 && sameToken(text, pos, colon, 'connection')) {
@@ -265,24 +244,17 @@ export class ResponseParser extends MessageParser {
   }
 }
 
-/**
- * A field line checked piece by piece: where its colon is, where its value
- * starts and stops (surrounding whitespace excluded) and where the line
- * ends, or the error saying what is wrong with it. The parser's fast pass
- * accepts the same lines and leaves every other one to this.
- */
-export function lineParts(text: string, pos: number): { colon: number; start: number; stop: number; end: number } {
-  let end = text.indexOf('\r\n', pos);
-  if (end < 0) end = text.length;
-  const colon = text.indexOf(':', pos);
-  if (colon <= pos || colon > end) throw bad('malformed upstream header line');
-  if (!isToken(text, pos, colon)) throw bad('invalid upstream header name');
-  let start = colon + 1;
-  let stop = end;
-  while (start < stop && (text.charCodeAt(start) === 0x20 || text.charCodeAt(start) === 0x09)) start++;
-  while (stop > start && (text.charCodeAt(stop - 1) === 0x20 || text.charCodeAt(stop - 1) === 0x09)) stop--;
-  if (!isFieldValue(text, start, stop)) throw bad('invalid character in upstream header value');
-  return { colon, start, stop, end };
+const FIELD_FAULTS: Record<FieldLineFault, string> = {
+  malformed: 'malformed upstream header line',
+  name: 'invalid upstream header name',
+  value: 'invalid character in upstream header value',
+};
+
+const fieldFault = (fault: FieldLineFault): Error => bad(FIELD_FAULTS[fault]);
+
+/** A field line checked piece by piece (http1/syntax.ts checkedFieldLine), with this parser's errors. */
+export function lineParts(text: string, pos: number): FieldLineParts {
+  return checkedFieldLine(text, pos, fieldFault);
 }
 
 function keepAliveHint(value: string | string[] | undefined): number | undefined {
