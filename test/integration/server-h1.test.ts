@@ -7,6 +7,7 @@
 // body, lingering close, Expect and CONNECT, refusals, the three timeouts,
 // aborts on either side, upgrades and closeIdleConnections.
 import { execFile } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect as netConnect, createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
@@ -1341,6 +1342,23 @@ describe('H1Response: the stream surface', () => {
       'error ERR_STREAM_WRITE_AFTER_END',
       'late write cb ERR_STREAM_WRITE_AFTER_END',
     ]);
+  });
+
+  it('is an EventEmitter without a listener table until its first listener', async () => {
+    const seen: unknown[] = [];
+    const h = await serve((_req, res) => {
+      seen.push(res instanceof EventEmitter, res.listenerCount('close'), res.eventNames(), res.emit('drain'));
+      const onFinish = (): number => seen.push('finish');
+      res.prependListener('finish', onFinish);
+      seen.push(res.listenerCount('finish'), res.listeners('finish').length);
+      res.on('close', () => seen.push('close'));
+      res.end('ok');
+    });
+    const c = await dial(h.port);
+    c.socket.write(get('/'));
+    await responses(c, 1);
+    await until(() => seen.includes('close'), 'close');
+    expect(seen).toEqual([true, 0, [], false, 1, 1, 'finish', 'close']);
   });
 
   it('onClose hooks run once, in order, before the close listeners, for a finished and for a destroyed response', async () => {
