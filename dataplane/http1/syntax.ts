@@ -6,7 +6,7 @@ const TCHAR = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
 
 /** Character code `c` is a tchar. */
-export function isTchar(c: number): boolean {
+function isTchar(c: number): boolean {
   return c < 128 && TCHAR[c] === 1;
 }
 
