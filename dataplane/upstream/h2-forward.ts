@@ -31,10 +31,10 @@ export function forwardHttp2(
   const cluster = balancer.name;
   const health = balancer.state;
   const retry = plan.retry !== undefined && methodRetryable(plan.retry, ctx.method) && !requestHasBody(req) ? plan.retry : undefined;
-  let clientGone = false;
-  res.once('close', () => (clientGone = true));
+  const owner = { stopped: false };
+  res.once('close', () => (owner.stopped = true));
   // The whole-request timeout is proxyHttp2's; between tries only a client that left stops them.
-  const tries = new RequestTries(balancer, retry, pickInputOf(req, ctx.clientAddress), deps.metrics, () => clientGone);
+  const tries = new RequestTries(balancer, retry, pickInputOf(req, ctx.clientAddress), deps.metrics, owner);
 
   const retryLater = (): void => tries.retryLater((next) => {
     if (next === 'none') replyError(res, ctx, 503, `no healthy endpoints left for a retry in cluster "${cluster}"`);
@@ -43,7 +43,8 @@ export function forwardHttp2(
   });
 
   const attempt = (member: Member, isRetry: boolean): void => {
-    const { releaseRetrySlot, end: endTry } = tries.begin(member, isRetry);
+    const thisTry = tries.begin(member, isRetry);
+    const endTry = (): void => thisTry.end();
     ctx.upstream = member.endpoint.key;
     const ep = member.state;
     res.once('close', endTry);
@@ -55,7 +56,7 @@ export function forwardHttp2(
       onOutcome: (o) => deps.upstreamHealth?.record(health, ep, o),
       headTimeoutMs: retry?.perTryTimeoutMs,
       retryBeforeResponse: retry === undefined ? undefined : (why) => {
-        releaseRetrySlot();
+        thisTry.releaseRetrySlot();
         const retryable = 'status' in why ? statusRetryable(retry, why.status) : retry.on.has(why.condition);
         if (!retryable || !tries.mayRetry()) return false;
         res.off('close', endTry);

@@ -5,6 +5,7 @@
 import type { DataplaneMetrics } from '../observability/metrics.ts';
 import type { ClusterBalancer, Member } from './cluster-balancer.ts';
 import type { PickInput } from './cluster-balancer.ts';
+import type { ClusterState } from './health-state.ts';
 import { withRoom } from './choose.ts';
 import { backoffMs, budgetAllows } from './retry.ts';
 import type { CompiledRetry } from './retry.ts';
@@ -19,6 +20,38 @@ export interface Try {
   releaseRetrySlot(): void;
   /** The try is over: its endpoint load and any budget slot are released. Idempotent. */
   end(): void;
+}
+
+/** Whether the request the tries belong to is over (client gone, timed out): no retry starts then. */
+export interface TriesOwner {
+  readonly stopped: boolean;
+}
+
+// A class, not an object of closures: one is made for every proxied request.
+class EndpointTry implements Try {
+  readonly member: Member;
+  readonly #cluster: ClusterState;
+  #ended = false;
+  #holdsRetrySlot: boolean;
+
+  constructor(member: Member, cluster: ClusterState, holdsRetrySlot: boolean) {
+    this.member = member;
+    this.#cluster = cluster;
+    this.#holdsRetrySlot = holdsRetrySlot;
+  }
+
+  releaseRetrySlot(): void {
+    if (!this.#holdsRetrySlot) return;
+    this.#holdsRetrySlot = false;
+    this.#cluster.retriesInFlight--;
+  }
+
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.member.state.inFlight--;
+    this.releaseRetrySlot();
+  }
 }
 
 /**
@@ -37,49 +70,28 @@ export class RequestTries {
   readonly #retry: CompiledRetry | undefined;
   readonly #input: PickInput;
   readonly #metrics: DataplaneMetrics;
-  readonly #stopped: () => boolean;
+  readonly #owner: TriesOwner;
 
-  /**
-   * @param stopped whether the request is over (client gone, timed out):
-   *   no retry starts then.
-   */
-  constructor(balancer: ClusterBalancer, retry: CompiledRetry | undefined, input: PickInput, metrics: DataplaneMetrics, stopped: () => boolean) {
+  constructor(balancer: ClusterBalancer, retry: CompiledRetry | undefined, input: PickInput, metrics: DataplaneMetrics, owner: TriesOwner) {
     this.#balancer = balancer;
     this.#retry = retry;
     this.#input = input;
     this.#metrics = metrics;
-    this.#stopped = stopped;
+    this.#owner = owner;
   }
 
   /** Start a try on `member`; `isRetry` when a slot taken by {@link retryLater} goes with it. */
   begin(member: Member, isRetry: boolean): Try {
     this.#count++;
     if (this.#retry !== undefined) (this.#tried ??= new Set()).add(member.endpoint.key);
-    const cluster = this.#balancer.state;
     member.state.inFlight++;
-    let ended = false;
-    let holdsRetrySlot = isRetry;
-    const releaseRetrySlot = (): void => {
-      if (!holdsRetrySlot) return;
-      holdsRetrySlot = false;
-      cluster.retriesInFlight--;
-    };
-    return {
-      member,
-      releaseRetrySlot,
-      end: () => {
-        if (ended) return;
-        ended = true;
-        member.state.inFlight--;
-        releaseRetrySlot();
-      },
-    };
+    return new EndpointTry(member, this.#balancer.state, isRetry);
   }
 
   /** Whether another try may start now; a budget refusal is counted. */
   mayRetry(): boolean {
     const r = this.#retry;
-    if (r === undefined || this.#stopped() || this.#count > r.attempts) return false;
+    if (r === undefined || this.#owner.stopped || this.#count > r.attempts) return false;
     if (!budgetAllows(r, this.#balancer.state)) {
       this.#metrics.retryBudgetExhausted.inc({ cluster: this.#balancer.name });
       return false;
@@ -97,11 +109,11 @@ export class RequestTries {
     cluster.retriesInFlight++;
     this.#metrics.retries.inc({ cluster: this.#balancer.name });
     setTimeout(() => {
-      const picked = this.#stopped() ? undefined : this.#balancer.pick(this.#input, this.#tried);
+      const picked = this.#owner.stopped ? undefined : this.#balancer.pick(this.#input, this.#tried);
       const member = picked === undefined ? undefined : withRoom(this.#balancer, picked, this.#tried) ?? withRoom(this.#balancer, picked);
       if (member === undefined) {
         cluster.retriesInFlight--;
-        next(this.#stopped() ? 'stopped' : picked === undefined ? 'none' : 'full');
+        next(this.#owner.stopped ? 'stopped' : picked === undefined ? 'none' : 'full');
         return;
       }
       next(member);

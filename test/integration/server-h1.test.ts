@@ -1361,12 +1361,12 @@ describe('H1Response: the stream surface', () => {
     expect(seen).toEqual([true, 0, [], false, 1, 1, 'finish', 'close']);
   });
 
-  it('onClose hooks run once, in order, before the close listeners, for a finished and for a destroyed response', async () => {
+  it('onClose hooks run once, in order, with their argument, before the close listeners, for a finished and for a destroyed response', async () => {
     const log: string[] = [];
     const h = await serve((req, res) => {
       res.on('close', () => log.push(`${req.url} listener`));
       res.onClose(() => log.push(`${req.url} hook 1 finished=${res.writableFinished}`));
-      res.onClose(() => log.push(`${req.url} hook 2`));
+      res.onClose((url) => log.push(`${url} hook 2`), req.url);
       if (req.url === '/cut') {
         res.write('partial');
         setTimeout(() => res.destroy(), 10);

@@ -177,8 +177,8 @@ export class H1Response implements Lending {
   #close = false;
   /** Listening for the socket's 'drain', while writableNeedDrain. */
   #onDrain: (() => void) | undefined;
-  /** onClose's functions, in order. */
-  #closeHooks: (() => void)[] | undefined;
+  /** onClose's functions and their arguments, in order: `[fn, arg, fn, arg, …]`. */
+  #closeHooks: unknown[] | undefined;
   #trailers: string | undefined;
   /** Status line and fields, once checked; their Content-Length (-1: none) and whether one says `close`. */
   #fields: string | undefined;
@@ -405,10 +405,14 @@ export class H1Response implements Lending {
    * once('close') listener would: the request path's own bookkeeping, which
    * as EventEmitter listeners (each with its once wrapper, removed again
    * when it runs) cost every response ~4,000 instructions (docs/benchmarks.md
-   * item 21). server/response-close.ts picks this or once('close').
+   * item 21). server/response-close.ts picks this or once('close'). `fn`
+   * gets `arg`, so a caller can hand over a function made once and the
+   * object it works on instead of a closure per response.
    */
-  onClose(fn: () => void): void {
-    (this.#closeHooks ??= []).push(fn);
+  onClose(fn: () => void): void;
+  onClose<T>(fn: (arg: T) => void, arg: T): void;
+  onClose(fn: (arg: unknown) => void, arg?: unknown): void {
+    (this.#closeHooks ??= []).push(fn, arg);
   }
 
   /** The hooks, then the 'close' listeners. For the close ticks above; not for callers. */
@@ -416,7 +420,7 @@ export class H1Response implements Lending {
     const hooks = this.#closeHooks;
     if (hooks !== undefined) {
       this.#closeHooks = undefined;
-      for (const fn of hooks) fn();
+      for (let i = 0; i < hooks.length; i += 2) (hooks[i] as (arg: unknown) => void)(hooks[i + 1]);
     }
     this.emit('close');
   }
