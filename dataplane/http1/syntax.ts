@@ -50,7 +50,7 @@ export function sameToken(s: string, from: number, to: number, lower: string): b
  * Reads one field line of a head in one pass: the name's tchars up to the
  * colon, whitespace, then the value's characters (HTAB, SP, visible ASCII,
  * obs-text) up to CRLF or the end of `text` (a head without its empty
- * line). A parser keeps one and reuses it for every line; a line it does not
+ * line; `size` when the head ends before the text does). A parser keeps one and reuses it for every line; a line it does not
  * take (false) breaks one of the rules, and the parser's own checks, one by
  * one, say which. Every line they accept, this takes with the same parts.
  */
@@ -63,8 +63,7 @@ export class FieldLineScan implements FieldLineParts {
   /** Where the line ends (its CR, or the end of the text). */
   end = 0;
 
-  scan(text: string, pos: number): boolean {
-    const size = text.length;
+  scan(text: string, pos: number, size = text.length): boolean {
     let i = pos;
     let c = 0;
     while (i < size && isTchar((c = text.charCodeAt(i)))) i++;
@@ -103,10 +102,11 @@ export interface FieldLineParts {
  * A field line checked piece by piece, for the lines FieldLineScan does not
  * take: its parts, or the parser's error for the first rule it breaks
  * (`fail` words it). FieldLineScan accepts exactly the lines this does.
+ * The head ends at `size`.
  */
-export function checkedFieldLine(text: string, pos: number, fail: (fault: FieldLineFault) => Error): FieldLineParts {
+export function checkedFieldLine(text: string, pos: number, fail: (fault: FieldLineFault) => Error, size = text.length): FieldLineParts {
   let end = text.indexOf('\r\n', pos);
-  if (end < 0) end = text.length;
+  if (end < 0 || end > size) end = size;
   const colon = text.indexOf(':', pos);
   if (colon <= pos || colon > end) throw fail('malformed');
   if (!isToken(text, pos, colon)) throw fail('name');

@@ -171,7 +171,7 @@ export interface ClientFieldLines {
  * checks, the same as responseFieldsChecked relies on.
  */
 export function clientResponseFieldLines(lines: FieldLines, requestId: string): ClientFieldLines {
-  const { text, offsets, connectionTokens } = lines;
+  const { text, end, offsets, connectionTokens } = lines;
   let out = '';
   let hasDate = false;
   // Start of the run of kept lines being gathered, or -1.
@@ -189,7 +189,7 @@ export function clientResponseFieldLines(lines: FieldLines, requestId: string): 
     if (run < 0) run = start;
   }
   // The last line of the head has no CRLF of its own in `text`.
-  if (run >= 0) out += text.slice(run) + '\r\n';
+  if (run >= 0) out += text.slice(run, end) + '\r\n';
   return { text: `${out}x-request-id: ${requestId}\r\n`, hasDate };
 }
 

@@ -215,6 +215,8 @@ describe('responseFieldsChecked', () => {
     const extra = [
       'HTTP/1.1 200 OK\r\nConnection: close, X_Under\r\nx_under: 1\r\nX-Request-ID: theirs\r\nTE: a\r\nTrailer: b\r\nUpgrade: c\r\nProxy-Connection: d\r\nHTTP2-Settings: e\r\nKeep-Alive: timeout=1\r\nContent-Length: 0\r\n\r\n',
       'HTTP/1.1 200 OK\r\nDATE: Mon, 07 Dec 2026 03:50:22 GMT\r\nX-Last:  spaced\t \r\n\r\n',
+      // Body bytes read with the head: the parser's text goes on past the head.
+      'HTTP/1.1 200 OK\r\nContent-Length: 13\r\nX-Last: v\r\n\r\nhello, world!',
     ];
     let compared = 0;
     for (const input of [...seeds, ...extra, ...mutatedInputs([...seeds, ...extra], 2_000, 0x11e5)]) {

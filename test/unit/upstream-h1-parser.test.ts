@@ -71,6 +71,17 @@ describe('ResponseParser: valid responses, at every split', () => {
     expect(r.heads).toEqual([{ status: 200, headers: { 'content-length': '5', 'x-a': ['1', '2'] }, keepAlive: true, keepAliveHintSeconds: undefined }]);
   });
 
+  it('heads ending on either side of the 2 KiB that readHead decodes in one go, with their body in the same read', () => {
+    for (const size of [2040, 2044, 2045, 2046, 2047, 2048, 2049, 2052, 4200]) {
+      const base = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX: \r\n\r\n';
+      const value = 'v'.repeat(size - base.length);
+      const response = `HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX: ${value}\r\n\r\nhello`;
+      const r = parseEverySplit(`${response}HTTP/1.1 200 OK\r\n`);
+      expect(r, String(size)).toMatchObject({ body: 'hello', completes: 1, used: response.length, error: undefined });
+      expect(r.heads, String(size)).toEqual([{ status: 200, headers: { 'content-length': '5', x: value }, keepAlive: true, keepAliveHintSeconds: undefined }]);
+    }
+  });
+
   it('a chunked body with extensions, BWS before them and trailers, stopping exactly at its end', () => {
     const response = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
       + '5;a=b\r\nhello\r\n6 \t; q="x;y"\r\n world\r\nA\r\n0123456789\r\n0;last\r\nX-T: 1\r\nX-U: 2\r\n\r\n';

@@ -124,9 +124,9 @@ export class RequestParser extends MessageParser {
     return new RequestError(status, message);
   }
 
-  protected override parseHead(text: string): void {
+  protected override parseHead(text: string, size: number): void {
     let eol = text.indexOf('\r\n');
-    if (eol < 0) eol = text.length;
+    if (eol < 0) eol = size;
     const sp1 = text.indexOf(' ');
     const sp2 = sp1 < 0 ? -1 : text.indexOf(' ', sp1 + 1);
     if (sp1 <= 0 || sp2 < 0 || sp2 > eol || !isToken(text, 0, sp1)) throw new RequestError(400, 'malformed request line');
@@ -145,8 +145,8 @@ export class RequestParser extends MessageParser {
     const raw: string[] = [];
     let pos = eol + 2;
     const line = this.#line;
-    while (pos < text.length) {
-      const { colon, start, stop, end } = line.scan(text, pos) ? line : lineParts(text, pos);
+    while (pos < size) {
+      const { colon, start, stop, end } = line.scan(text, pos, size) ? line : lineParts(text, pos, size);
       const name = text.slice(pos, colon);
       const value = text.slice(start, stop);
       raw.push(name, value);
@@ -207,7 +207,7 @@ const FIELD_FAULTS: Record<FieldLineFault, string> = {
 
 const fieldFault = (fault: FieldLineFault): Error => new RequestError(400, FIELD_FAULTS[fault]);
 
-/** A field line checked piece by piece (http1/syntax.ts checkedFieldLine), with this parser's errors. */
-export function lineParts(text: string, pos: number): FieldLineParts {
-  return checkedFieldLine(text, pos, fieldFault);
+/** A field line checked piece by piece (http1/syntax.ts checkedFieldLine), with this parser's errors; the head ends at `size`. */
+export function lineParts(text: string, pos: number, size = text.length): FieldLineParts {
+  return checkedFieldLine(text, pos, fieldFault, size);
 }

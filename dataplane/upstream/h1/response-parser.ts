@@ -32,12 +32,17 @@ export interface ResponseHead {
 
 /** The field lines of a response head, every one of them checked by the parser. */
 export interface FieldLines {
-  /** The head (latin1): status line and field lines, without the empty line that ends it. */
+  /**
+   * The head (latin1): status line and field lines, up to {@link end}; what
+   * follows there (the empty line, maybe body bytes) is not the head's.
+   */
   readonly text: string;
+  /** Where the head ends in `text`: the last line's end. */
+  readonly end: number;
   /**
    * Per field line, four offsets into `text`: where the name starts, its
    * colon, and where the value starts and ends (surrounding whitespace
-   * excluded). A line ends 2 before the next one starts, or at the end of `text`.
+   * excluded). A line ends 2 before the next one starts, or at `end`.
    */
   readonly offsets: readonly number[];
   /** Names the Connection field lists, lower case. */
@@ -71,6 +76,7 @@ function headersOf(text: string, offsets: readonly number[]): Record<string, str
 class ParsedHead implements ResponseHead, FieldLines {
   readonly status: number;
   readonly text: string;
+  readonly end: number;
   readonly offsets: readonly number[];
   readonly connectionTokens: readonly string[];
   readonly keepAlive: boolean;
@@ -79,9 +85,10 @@ class ParsedHead implements ResponseHead, FieldLines {
   readonly fieldLines: FieldLines | undefined;
   #headers: Record<string, string | string[]> | undefined;
 
-  constructor(status: number, text: string, offsets: readonly number[], connectionTokens: readonly string[], keepAlive: boolean, keepAliveHintSeconds: number | undefined, contentLength: number, linesUsable: boolean) {
+  constructor(status: number, text: string, end: number, offsets: readonly number[], connectionTokens: readonly string[], keepAlive: boolean, keepAliveHintSeconds: number | undefined, contentLength: number, linesUsable: boolean) {
     this.status = status;
     this.text = text;
+    this.end = end;
     this.offsets = offsets;
     this.connectionTokens = connectionTokens;
     this.keepAlive = keepAlive;
@@ -169,9 +176,9 @@ export class ResponseParser extends MessageParser {
     return bad(failure === 'head-too-large' ? `upstream response head larger than ${this.maxHeadBytes} bytes` : MESSAGES[failure]);
   }
 
-  protected override parseHead(text: string): void {
+  protected override parseHead(text: string, size: number): void {
     let eol = text.indexOf('\r\n');
-    if (eol < 0) eol = text.length;
+    if (eol < 0) eol = size;
     const status = statusOf(text, eol);
     if (status < 0) throw bad('malformed upstream status line');
     const minor = text.charCodeAt(7) === 0x31;
@@ -185,8 +192,8 @@ export class ResponseParser extends MessageParser {
     let repeated = false;
     let pos = eol + 2;
     const line = this.#line;
-    while (pos < text.length) {
-      const { colon, start, stop, end } = line.scan(text, pos) ? line : lineParts(text, pos);
+    while (pos < size) {
+      const { colon, start, stop, end } = line.scan(text, pos, size) ? line : lineParts(text, pos, size);
       offsets.push(pos, colon, start, stop);
       const n = colon - pos;
       if (n === 10 && sameToken(text, pos, colon, 'connection')) {
@@ -240,7 +247,7 @@ export class ResponseParser extends MessageParser {
     this.#keepAlive = keepAlive;
     this.state = state;
     const hint = keepAlive ? keepAliveHint(keepAliveField) : undefined;
-    (this.events as ResponseEvents).onHead(new ParsedHead(status, text, offsets, connectionTokens, keepAlive, hint, length ?? -1, !repeated));
+    (this.events as ResponseEvents).onHead(new ParsedHead(status, text, size, offsets, connectionTokens, keepAlive, hint, length ?? -1, !repeated));
   }
 }
 
@@ -252,9 +259,9 @@ const FIELD_FAULTS: Record<FieldLineFault, string> = {
 
 const fieldFault = (fault: FieldLineFault): Error => bad(FIELD_FAULTS[fault]);
 
-/** A field line checked piece by piece (http1/syntax.ts checkedFieldLine), with this parser's errors. */
-export function lineParts(text: string, pos: number): FieldLineParts {
-  return checkedFieldLine(text, pos, fieldFault);
+/** A field line checked piece by piece (http1/syntax.ts checkedFieldLine), with this parser's errors; the head ends at `size`. */
+export function lineParts(text: string, pos: number, size = text.length): FieldLineParts {
+  return checkedFieldLine(text, pos, fieldFault, size);
 }
 
 function keepAliveHint(value: string | string[] | undefined): number | undefined {
