@@ -8,7 +8,12 @@ import { isFieldValue } from './syntax.ts';
 
 /** Where a parser sends body bytes and completion. */
 export interface BodyEvents {
-  onBody(chunk: Buffer): void;
+  /**
+   * Body bytes. `latin1` is the same bytes as a string when the parser
+   * decoded them already (read with the head): a sink that takes strings
+   * can have it without another decode.
+   */
+  onBody(chunk: Buffer, latin1?: string): void;
   onComplete(): void;
 }
 
@@ -40,6 +45,9 @@ export abstract class MessageParser {
   protected state: State = State.Done;
   protected remaining = 0;
   #head: Buffer | undefined;
+  // What readHead decoded of the `data` being executed, from `#decodedAt`.
+  #decoded: string | undefined;
+  #decodedAt = 0;
   #line = '';
   #trailerBytes = 0;
 
@@ -77,6 +85,8 @@ export abstract class MessageParser {
 
   /** Consume bytes; returns how many belonged to the current message. */
   execute(data: Buffer): number {
+    // Set only while this `data` is parsed (a throw may leave it behind).
+    this.#decoded = undefined;
     let offset = 0;
     while (offset < data.length && this.state !== State.Done) {
       switch (this.state) {
@@ -102,6 +112,7 @@ export abstract class MessageParser {
           break;
       }
     }
+    this.#decoded = undefined;
     return offset;
   }
 
@@ -110,7 +121,10 @@ export abstract class MessageParser {
     const n = Math.min(this.remaining, data.length - offset);
     this.remaining -= n;
     if (this.remaining === 0) this.state = after;
-    this.events!.onBody(data.subarray(offset, offset + n));
+    const decoded = this.#decoded;
+    const from = offset - this.#decodedAt;
+    const latin1 = decoded !== undefined && from + n <= decoded.length ? decoded.slice(from, from + n) : undefined;
+    this.events!.onBody(data.subarray(offset, offset + n), latin1);
     if (this.state === State.Done) this.events!.onComplete();
     return offset + n;
   }
@@ -127,6 +141,8 @@ export abstract class MessageParser {
       const text = data.toString('latin1', offset, offset + n);
       const end = text.indexOf('\r\n\r\n');
       if (end >= 0 && end + 4 <= this.maxHeadBytes) {
+        this.#decoded = text;
+        this.#decodedAt = offset;
         this.parseHead(text, end);
         if (this.state === State.Done) this.events!.onComplete();
         return offset + end + 4;

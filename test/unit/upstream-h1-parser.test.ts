@@ -25,15 +25,24 @@ interface Parsed {
   /** The parser's own view at the end. */
   done: boolean;
   keepAlive: boolean;
+  /** Body pieces that came with their latin1 string as well. */
+  decodedPieces: number;
 }
 
 /** Feed `pieces` to a fresh parser (then `end()` when `eof`), as a connection does: stop once complete. */
 function parse(pieces: Buffer[], opts: { noBody?: boolean; eof?: boolean; maxHeadBytes?: number } = {}): Parsed {
   const parser = new ResponseParser(opts.maxHeadBytes ?? 16_384);
-  const out: Parsed = { heads: [], body: '', completes: 0, used: 0, error: undefined, done: false, keepAlive: false };
+  const out: Parsed = { heads: [], body: '', completes: 0, used: 0, error: undefined, done: false, keepAlive: false, decodedPieces: 0 };
   parser.begin({
     onHead: (h) => out.heads.push({ status: h.status, headers: h.headers, keepAlive: h.keepAlive, keepAliveHintSeconds: h.keepAliveHintSeconds }),
-    onBody: (c) => (out.body += c.toString('latin1')),
+    onBody: (c, latin1) => {
+      out.body += c.toString('latin1');
+      // The parser's own decoding of these bytes, when it has one, is the same bytes.
+      if (latin1 !== undefined) {
+        expect(latin1).toBe(c.toString('latin1'));
+        out.decodedPieces++;
+      }
+    },
     onComplete: () => out.completes++,
   }, opts.noBody ?? false);
   try {
@@ -58,8 +67,12 @@ function parse(pieces: Buffer[], opts: { noBody?: boolean; eof?: boolean; maxHea
 }
 
 /** Parse whole, byte by byte, and split at every offset; all must agree. Returns the whole-input result. */
-const parseEverySplit = (input: string, opts: { noBody?: boolean; eof?: boolean; maxHeadBytes?: number } = {}): Parsed =>
-  everySplit(input, (pieces) => parse(pieces, opts));
+const parseEverySplit = (input: string, opts: { noBody?: boolean; eof?: boolean; maxHeadBytes?: number } = {}): Omit<Parsed, 'decodedPieces'> =>
+  everySplit(input, (pieces) => {
+    // Which pieces come decoded depends on the split; what they hold does not.
+    const { decodedPieces: _, ...rest } = parse(pieces, opts);
+    return rest;
+  });
 
 const BAD = UPSTREAM_CODES.badResponse;
 
@@ -69,6 +82,15 @@ describe('ResponseParser: valid responses, at every split', () => {
     const r = parseEverySplit(`${response}HTTP/1.1 200 OK\r\n`);
     expect(r).toMatchObject({ body: 'hello', completes: 1, used: response.length, error: undefined, done: true, keepAlive: true });
     expect(r.heads).toEqual([{ status: 200, headers: { 'content-length': '5', 'x-a': ['1', '2'] }, keepAlive: true, keepAliveHintSeconds: undefined }]);
+  });
+
+  it('body bytes read with the head come decoded as well (Content-Length and first chunk), later ones do not', () => {
+    const length = 'HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nhello, world!';
+    expect(parse([bytes(length)])).toMatchObject({ body: 'hello, world!', decodedPieces: 1, completes: 1 });
+    expect(parse([bytes(length.slice(0, -5)), bytes(length.slice(-5))])).toMatchObject({ body: 'hello, world!', decodedPieces: 1, completes: 1 });
+    expect(parse([bytes(length.slice(0, -13)), bytes(length.slice(-13))])).toMatchObject({ body: 'hello, world!', decodedPieces: 0, completes: 1 });
+    const chunked = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n';
+    expect(parse([bytes(chunked)])).toMatchObject({ body: 'helloabc', decodedPieces: 2, completes: 1 });
   });
 
   it('heads ending on either side of the 2 KiB that readHead decodes in one go, with their body in the same read', () => {

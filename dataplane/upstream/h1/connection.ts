@@ -317,7 +317,7 @@ export class H1Connection implements ResponseEvents {
     ex.sink = sink;
   }
 
-  onBody(chunk: Buffer): void {
+  onBody(chunk: Buffer, latin1?: string): void {
     const ex = this.#ex;
     if (ex === undefined || ex.ended || chunk.length === 0) return;
     // Out of READ_BUFFER before it is kept or written on (a string is a copy).
@@ -326,7 +326,7 @@ export class H1Connection implements ResponseEvents {
     if (this.#shared) {
       const sink = ex.sink!;
       if (chunk.length <= SMALL_PIECE && takesLatin1(sink)) {
-        piece = chunk.toString('latin1');
+        piece = latin1 ?? chunk.toString('latin1');
       } else if (chunk.length <= READ_SIZE && lender(sink)?.lendable() === true) {
         piece = borrow(chunk);
         lent = true;
