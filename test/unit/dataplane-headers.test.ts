@@ -101,6 +101,10 @@ describe('small helpers', () => {
     const ids = new Set<string>();
     for (let i = 0; i < 2000; i++) ids.add(requestIdFor(undefined));
     expect(ids.size).toBe(2000);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{32}$/);
+    // Each id has random bytes of its own: none is cut from its neighbour's.
+    const list = [...ids];
+    for (let i = 1; i < list.length; i++) expect(list[i]!.slice(0, 16)).not.toBe(list[i - 1]!.slice(16));
     // Not a counter: the ids of one pool share no prefix.
     const sample = [...ids].slice(0, 256);
     expect(new Set(sample.map((id) => id.slice(0, 6))).size).toBeGreaterThan(250);
