@@ -60,9 +60,10 @@ export abstract class MessageParser {
 
   /**
    * Parse a complete head, `text` up to `size` (where its final CRLFCRLF
-   * starts; `text` may go on past it), and set `state` for the body.
+   * starts; `text` may go on past it), and set `state` for the body. The
+   * same head as bytes: `bytes[base + i]` is `text`'s character `i`.
    */
-  protected abstract parseHead(text: string, size: number): void;
+  protected abstract parseHead(text: string, size: number, bytes: Uint8Array, base: number): void;
 
   /** Start a new message. */
   protected reset(events: BodyEvents): void {
@@ -143,7 +144,7 @@ export abstract class MessageParser {
       if (end >= 0 && end + 4 <= this.maxHeadBytes) {
         this.#decoded = text;
         this.#decodedAt = offset;
-        this.parseHead(text, end);
+        this.parseHead(text, end, data, offset);
         if (this.state === State.Done) this.events!.onComplete();
         return offset + end + 4;
       }
@@ -177,7 +178,7 @@ export abstract class MessageParser {
     const priorBytes = this.#head === undefined ? 0 : this.#head.length;
     this.#head = undefined;
     const used = offset + end + 4 - priorBytes;
-    this.parseHead(buf.toString('latin1', 0, end), end);
+    this.parseHead(buf.toString('latin1', 0, end), end, buf, 0);
     if (this.state === State.Done) this.events!.onComplete();
     return used;
   }

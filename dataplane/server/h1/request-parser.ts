@@ -124,7 +124,7 @@ export class RequestParser extends MessageParser {
     return new RequestError(status, message);
   }
 
-  protected override parseHead(text: string, size: number): void {
+  protected override parseHead(text: string, size: number, bytes: Uint8Array, base: number): void {
     let eol = text.indexOf('\r\n');
     if (eol < 0) eol = size;
     const sp1 = text.indexOf(' ');
@@ -146,7 +146,7 @@ export class RequestParser extends MessageParser {
     let pos = eol + 2;
     const line = this.#line;
     while (pos < size) {
-      const { colon, start, stop, end } = line.scan(text, pos, size) ? line : lineParts(text, pos, size);
+      const { colon, start, stop, end } = line.scan(bytes, base, pos, size) ? line : lineParts(text, pos, size);
       const name = text.slice(pos, colon);
       const value = text.slice(start, stop);
       raw.push(name, value);

@@ -176,7 +176,7 @@ export class ResponseParser extends MessageParser {
     return bad(failure === 'head-too-large' ? `upstream response head larger than ${this.maxHeadBytes} bytes` : MESSAGES[failure]);
   }
 
-  protected override parseHead(text: string, size: number): void {
+  protected override parseHead(text: string, size: number, bytes: Uint8Array, base: number): void {
     let eol = text.indexOf('\r\n');
     if (eol < 0) eol = size;
     const status = statusOf(text, eol);
@@ -193,7 +193,7 @@ export class ResponseParser extends MessageParser {
     let pos = eol + 2;
     const line = this.#line;
     while (pos < size) {
-      const { colon, start, stop, end } = line.scan(text, pos, size) ? line : lineParts(text, pos, size);
+      const { colon, start, stop, end } = line.scan(bytes, base, pos, size) ? line : lineParts(text, pos, size);
       offsets.push(pos, colon, start, stop);
       const n = colon - pos;
       if (n === 10 && sameToken(text, pos, colon, 'connection')) {
