@@ -10,6 +10,7 @@ import { bytes, mutatedInputs, parseEverySplit as everySplit } from '../helpers/
 import { expectScanAgreesWithLineParts } from '../helpers/field-scan.ts';
 import { lineParts, RequestError, RequestParser } from '../../dataplane/server/h1/request-parser.ts';
 import type { RequestHead } from '../../dataplane/server/h1/request-parser.ts';
+import { knownName } from '../../dataplane/http1/known-names.ts';
 
 /** Everything a parser reported for one request. */
 interface Parsed {
@@ -476,5 +477,39 @@ describe('RequestParser: the one-pass field scan agrees with lineParts', () => {
     const { accepted, refused } = expectScanAgreesWithLineParts(cases, requestLineOk, lineParts, parse);
     expect(accepted).toBeGreaterThan(500);
     expect(refused).toBeGreaterThan(500);
+  });
+});
+
+describe('knownName: common field names as constants', () => {
+  const at = (name: string): [Buffer, number, number] => {
+    const b = bytes(`xx${name}:`);
+    return [b, 2, name.length];
+  };
+  // Upper, lower and mixed case, as clients send them.
+  const spellings = (name: string): string[] => [name, name.toUpperCase(), name.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase())];
+
+  it('gives the lower-case name for a common one in any case, the same string every time', () => {
+    for (const name of ['host', 'user-agent', 'accept', 'content-length', 'x-forwarded-for', 'sec-websocket-key', 'te', 'cookie']) {
+      for (const spelled of spellings(name)) expect(knownName(...at(spelled)), spelled).toBe(name);
+    }
+  });
+
+  it('nothing for other names, or a common name with any one character changed', () => {
+    for (const name of ['x-custom', 'hosts', 'hos', 'content-lengths', 'a', 'x-b3-traceid']) expect(knownName(...at(name)), name).toBeUndefined();
+    for (const name of ['host', 'user-agent', 'content-length', 'x-request-id']) {
+      for (let i = 0; i < name.length; i++) {
+        for (const c of ['x', '_', '1', '!']) {
+          const changed = name.slice(0, i) + c + name.slice(i + 1);
+          if (changed.toLowerCase() === name) continue;
+          expect(knownName(...at(changed)), changed).toBeUndefined();
+        }
+      }
+    }
+  });
+
+  it('the parser keys headers by it and keeps the spelling in rawHeaders', () => {
+    const r = parseEverySplit('GET / HTTP/1.1\r\nHOST: h\r\nUser-Agent: u\r\nX-Custom: c\r\n\r\n');
+    expect(r.heads[0]!.headers).toEqual({ host: 'h', 'user-agent': 'u', 'x-custom': 'c' });
+    expect(r.heads[0]!.rawHeaders).toEqual(['HOST', 'h', 'User-Agent', 'u', 'X-Custom', 'c']);
   });
 });

@@ -9,6 +9,7 @@ import { MessageParser, State } from '../../http1/message-parser.ts';
 import type { BodyEvents, ParseFailure } from '../../http1/message-parser.ts';
 import { checkedFieldLine, commaTokens, contentLengthOf, FieldLineScan, isTarget, isToken } from '../../http1/syntax.ts';
 import type { FieldLineFault, FieldLineParts } from '../../http1/syntax.ts';
+import { knownName } from '../../http1/known-names.ts';
 
 /** A request the parser refused, with the status to answer before closing. */
 export class RequestError extends Error {
@@ -150,7 +151,7 @@ export class RequestParser extends MessageParser {
       const name = text.slice(pos, colon);
       const value = text.slice(start, stop);
       raw.push(name, value);
-      const key = name.toLowerCase();
+      const key = knownName(bytes, base + pos, colon - pos) ?? name.toLowerCase();
       // Own properties only: `constructor` and friends are plain field names here.
       const prior = Object.hasOwn(headers, key) ? headers[key] : undefined;
       if (prior === undefined) {
