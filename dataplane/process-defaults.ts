@@ -2,7 +2,7 @@
 // settings. The chart's `dataplane.nodeFlags` and `dataplane.mallocEnv`
 // defaults are the same (test/integration/helm-chart.test.ts compares them),
 // and local mode starts its dataplane with them, so a workstation runs the
-// dataplane as a pod does. docs/benchmarks.md items 12, 15 and 18 have the
+// dataplane as a pod does. docs/benchmarks.md items 12, 15, 18 and 22 have the
 // measurements behind each; charts/pyserve/values.yaml says why in short.
 
 /**
@@ -13,11 +13,17 @@
  *   out of the old generation.
  * - `--invocation-count-for-turbofan=600`: optimizes the request path within
  *   a load's first second, before its objects are promoted.
+ * - `--no-async-context-frame`: Node 24 otherwise captures the async context
+ *   frame in every `process.nextTick` and runs its ticks inside it, for
+ *   AsyncLocalStorage, which the dataplane and its dependencies do not use:
+ *   ~1,800 instructions per proxied request (docs/benchmarks.md item 22).
+ *   AsyncLocalStorage still works without it, on async_hooks.
  */
 export const DATAPLANE_NODE_FLAGS: readonly string[] = [
   '--max-semi-space-size=4',
   '--no-allocation-site-pretenuring',
   '--invocation-count-for-turbofan=600',
+  '--no-async-context-frame',
 ];
 
 /**

@@ -558,6 +558,7 @@ describe('rendered manifests (default values)', () => {
       '--max-semi-space-size=4',
       '--no-allocation-site-pretenuring',
       '--invocation-count-for-turbofan=600',
+      '--no-async-context-frame',
       'dist/dataplane/main.js',
       '--traffic-port=8080',
       '--admin-port=9901',
