@@ -559,6 +559,7 @@ describe('rendered manifests (default values)', () => {
       '--no-allocation-site-pretenuring',
       '--invocation-count-for-turbofan=600',
       '--no-async-context-frame',
+      '--no-node-snapshot',
       'dist/dataplane/main.js',
       '--traffic-port=8080',
       '--admin-port=9901',
