@@ -128,9 +128,13 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
     // Only the access log reads it: without one, not even its closure is made.
     const bytesSent = access.isLevelEnabled('info') ? bytesCounter(req, res) : noBytes;
     // Errors on either stream end up as a closed response, handled below.
-    req.on('error', ignore);
-    // PyServe's HTTP/1.1 responses emit no 'error' nobody listens for (server/h1/response.ts).
-    if (!((res as unknown) instanceof H1Response)) res.on('error', ignore);
+    // PyServe's HTTP/1.1 requests and responses emit no 'error' nobody listens
+    // for (server/h1/request.ts, response.ts); a listener costs ~800
+    // instructions a request (docs/benchmarks.md item 22).
+    if (!((res as unknown) instanceof H1Response)) {
+      req.on('error', ignore);
+      res.on('error', ignore);
+    }
     const { path, rawQuery, pathAndQuery, authority } = splitTarget(req.url ?? '/');
     // HTTP/2 carries the host in :authority; Host is only a fallback there (RFC 9113 §8.3.1).
     const hostHeader = authority ?? (req.headers[':authority'] as string | undefined) ?? req.headers.host;

@@ -1,7 +1,7 @@
 // Routing, local replies, proxy headers, balancing and upstream failures,
 // against the real dataplane process with real backends and two clients
 // (undici and curl).
-import { createServer as createNetServer } from 'node:net';
+import { connect, createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -173,6 +173,24 @@ describe('local replies', () => {
     expect(smuggle.response).toMatch(/^HTTP\/1\.1 400 /);
     expect(smuggle.closedByServer).toBe(true);
     expect((await get('/exact')).status).toBe(200);
+  });
+
+  // The handler adds no 'error' listener to PyServe's own HTTP/1.1 requests
+  // (they emit none that nobody hears): a client leaving mid-body must not
+  // take the process down, whether the route reads the body or not.
+  it('keeps serving when clients leave mid-body, on a direct route (body unread) and a proxied one', async () => {
+    for (const path of ['/m', '/echo']) {
+      const socket = connect(dp.trafficPort, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(`POST ${path} HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(5000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      socket.resetAndDestroy();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(dp.child.exitCode).toBeNull();
+    expect((await get('/exact')).status).toBe(200);
+    expect((await get('/echo/after')).status).toBe(200);
   });
 });
 
