@@ -110,8 +110,9 @@ export function proxyRequest(
   }
 }
 
-// Module-level functions taking the request's object, not closures: the
-// proxied request path makes none of its own (docs/benchmarks.md item 22).
+// Module-level functions taking the request's object, not closures: a
+// request without a body that is neither retried nor compressed makes none
+// (docs/benchmarks.md item 22).
 function startAdmitted(f: Forwarding): void {
   f.admitted();
 }
