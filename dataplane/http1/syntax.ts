@@ -47,7 +47,7 @@ export function sameToken(s: string, from: number, to: number, lower: string): b
  * obs-text) up to CRLF or `size` (where the head ends). It reads the head's
  * bytes, not its string: `bytes[base + i]` is the head's character `i`
  * (latin1). A typed array's element loads cost a fraction of `charCodeAt`,
- * which checks the string's representation at every character: ~3× faster
+ * which checks the string's representation at every character: ~2.5× faster
  * over a response head (docs/benchmarks.md item 22). A parser keeps one and
  * reuses it for every line; a line it does not take (false) breaks one of
  * the rules, and the parser's own checks, one by one, say which. Every

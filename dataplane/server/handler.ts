@@ -129,7 +129,7 @@ export function createRequestHandler(deps: HandlerDeps, tracking: RequestTrackin
     const bytesSent = access.isLevelEnabled('info') ? bytesCounter(req, res) : noBytes;
     // Errors on either stream end up as a closed response, handled below.
     // PyServe's HTTP/1.1 requests and responses emit no 'error' nobody listens
-    // for (server/h1/request.ts, response.ts); a listener costs ~800
+    // for (server/h1/request.ts, response.ts); a listener costs ~600
     // instructions a request (docs/benchmarks.md item 22).
     if (!((res as unknown) instanceof H1Response)) {
       req.on('error', ignore);
