@@ -261,15 +261,25 @@ process.exit(0);
 // ---------------------------------------------------------------------------
 
 async function runPropagationSafely(): Promise<Propagation> {
-  try {
-    return await runPropagation(env, { samples: smoke ? 1 : 5, background: smoke ? 0 : 1_000, log });
-  } catch (err) {
-    // The API server binaries are built from source once per machine (test/tools/kube.ts); a
-    // failure there is reported, but the rest of the bench stands.
-    log(`propagation failed: ${(err as Error).message}`);
-    if (smoke) throw err;
-    return { available: false, reason: `failed: ${(err as Error).message.split('\n')[0]}` };
+  // A second try on a fresh API server: one failure on a shared CI machine
+  // should not cost the run, but it is kept in the result with its diagnosis,
+  // and two in a row fail as before.
+  const failures: string[] = [];
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    try {
+      const p = await runPropagation(env, { samples: smoke ? 1 : 5, background: smoke ? 0 : 1_000, log });
+      return p.available && failures.length > 0 ? { ...p, failedAttempts: failures } : p;
+    } catch (err) {
+      // The API server binaries are built from source once per machine (test/tools/kube.ts); a
+      // failure there is reported, but the rest of the bench stands.
+      log(`propagation failed (attempt ${attempt} of 2): ${(err as Error).message}`);
+      failures.push((err as Error).message);
+      if (attempt < 2) continue;
+      if (smoke) throw err;
+      return { available: false, reason: `failed: ${(err as Error).message.split('\n')[0]}` };
+    }
   }
+  throw new Error('unreachable');
 }
 
 function notRunChange(reason: string): ChangeUnderLoad {

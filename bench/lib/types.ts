@@ -122,6 +122,8 @@ export type Propagation = Unavailable | {
   endpointsToTrafficMs: number[];
   /** Ingresses present in the API server while sampling. */
   background: number;
+  /** Errors (with their diagnosis) of attempts that failed before this one succeeded. */
+  failedAttempts?: string[];
 };
 
 export interface LoadStream {

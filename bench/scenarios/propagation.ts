@@ -102,8 +102,16 @@ export async function runPropagation(env: BenchEnv, o: PropagationOptions): Prom
       '--log-level', 'info',
     ], { PYSERVE_PUSH_TOKEN: PYSERVE_TOKEN, POD_NAME: `bench-${suffix}` }, 60_000);
 
+    // What the last probe saw, for the error when a wait times out.
+    let lastSeen = 'no answer yet';
     const get = async (host: string): Promise<{ status: number; backend: string | undefined }> => {
-      const res = await request(`${trafficUrl}/`, { headers: { host }, dispatcher: agent });
+      let res;
+      try {
+        res = await request(`${trafficUrl}/`, { headers: { host }, dispatcher: agent, headersTimeout: 5_000, bodyTimeout: 5_000 });
+      } catch (err) {
+        lastSeen = `${host}: ${(err as Error).message}`;
+        throw err;
+      }
       const text = await res.body.text();
       let backend: string | undefined;
       try {
@@ -111,12 +119,15 @@ export async function runPropagation(env: BenchEnv, o: PropagationOptions): Prom
       } catch {
         backend = undefined;
       }
+      lastSeen = `${host}: ${res.statusCode} ${text.slice(0, 200).replace(/\s+/g, ' ')}`;
       return { status: res.statusCode, backend };
     };
     const until = async (pred: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> => {
       const deadline = performance.now() + timeoutMs;
       while (!(await pred().catch(() => false))) {
-        if (performance.now() > deadline) throw new Error(`propagation: timed out waiting for ${what}`);
+        if (performance.now() > deadline) {
+          throw new Error(`propagation: timed out waiting for ${what}\n${await diagnosis(lastSeen, dataplane!, controller!, `http://${IP}:${adminPort}`)}`);
+        }
         await sleep(5);
       }
     };
@@ -151,4 +162,30 @@ export async function runPropagation(env: BenchEnv, o: PropagationOptions): Prom
     await Promise.all(backends.map((b) => b.close()));
     await kube?.stop();
   }
+}
+
+/**
+ * What a timed-out wait says about each part, so a failure on a CI machine
+ * can be read from its log alone: the last probe, the dataplane's snapshot
+ * and stderr, the controller's warnings, errors and last log lines.
+ */
+async function diagnosis(lastSeen: string, dataplane: Proc, controller: ControllerChild, adminUrl: string): Promise<string> {
+  const lines = [`last probe: ${lastSeen}`];
+  const exited = dataplane.child.exitCode ?? dataplane.child.signalCode;
+  lines.push(`dataplane: ${exited === null ? 'running' : `exited (${exited})`}`);
+  try {
+    const res = await request(`${adminUrl}/v1/snapshot`, { headers: { authorization: `Bearer ${PYSERVE_TOKEN}` }, headersTimeout: 5_000, bodyTimeout: 5_000 });
+    lines.push(`dataplane snapshot: ${res.statusCode} ${(await res.body.text()).slice(0, 300)}`);
+  } catch (err) {
+    lines.push(`dataplane snapshot: ${(err as Error).message}`);
+  }
+  const stderr = dataplane.stderr().trim();
+  if (stderr !== '') lines.push(`dataplane stderr: ${stderr.slice(-2_000)}`);
+  // Its warnings and errors, and the last lines whatever their level.
+  const tail = controller.logs.filter((l, i) => i >= controller.logs.length - 8 || (typeof l.level === 'number' && l.level >= 40)).slice(-20);
+  lines.push(`controller: ${controller.logs.length} log lines${tail.length < controller.logs.length ? `, these among them` : ''}:`);
+  for (const l of tail) lines.push(`  ${JSON.stringify(l).slice(0, 800)}`);
+  const cerr = controller.stderr().trim();
+  if (cerr !== '') lines.push(`controller stderr: ${cerr.slice(-2_000)}`);
+  return lines.join('\n');
 }
