@@ -21,6 +21,15 @@ const REWRITTEN: ReadonlySet<string> = new Set([
   'expect', 'content-length',
 ]);
 
+/**
+ * Whether a client request field (lower-case name) never reaches the upstream
+ * as sent: hop-by-hop, or one the proxy sets itself. Fields named in the
+ * request's Connection header are left out too; that is for the caller.
+ */
+export function notForwarded(lowerName: string): boolean {
+  return HOP_BY_HOP.has(lowerName) || REWRITTEN.has(lowerName);
+}
+
 /** Names listed in a Connection header, lower case; `undefined` when there are none. */
 export function connectionTokens(value: string | string[] | undefined): readonly string[] | undefined {
   // An array, not a Set: it holds one or two names, and is built per message.
@@ -61,7 +70,7 @@ export function upstreamRequestHeaders(
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || REWRITTEN.has(lower)) continue;
+    if (notForwarded(lower)) continue;
     if (listed?.includes(lower)) continue;
     // HTTP/2 pseudo-headers (:method, :authority, …) are part of the request line, not fields.
     if (lower.charCodeAt(0) === 0x3a) continue;
@@ -79,6 +88,40 @@ export function upstreamRequestHeaders(
   out.push('x-real-ip', info.clientAddress);
   out.push('x-request-id', info.requestId);
   return info.edits ? editFlatHeaders(out, info.edits) : out;
+}
+
+// Constant pieces of the fields forwardedFieldLines adds, per listener port:
+// what follows X-Forwarded-For for http and for https, and what follows
+// X-Forwarded-Host.
+const FORWARDED_PIECES = new Map<number, readonly [http: string, https: string, port: string]>();
+
+function forwardedPieces(port: number): readonly [string, string, string] {
+  let pieces = FORWARDED_PIECES.get(port);
+  if (pieces === undefined) {
+    const proto = (p: string): string => `\r\nx-forwarded-proto: ${p}\r\nx-forwarded-host: `;
+    pieces = [proto('http'), proto('https'), `\r\nx-forwarded-port: ${port}\r\nx-real-ip: `];
+    // Listener ports are few; the bound only keeps an odd caller from growing it.
+    if (FORWARDED_PIECES.size < 64) FORWARDED_PIECES.set(port, pieces);
+  }
+  return pieces;
+}
+
+/**
+ * The field lines of {@link upstreamRequestHeaders} as text, for the usual
+ * request: one read by PyServe's HTTP/1.1 parser with a Host, forwarded
+ * without a host rewrite or header edits. `clientLines` are the request's
+ * own lines that go upstream unchanged, as received (RequestHead.forwardLines),
+ * so the head is built from one slice per run of them and a few pieces for
+ * the proxy's fields, not four pieces per field (docs/benchmarks.md item 23).
+ * Same fields in the same order as upstreamRequestHeaders, Content-Length
+ * left to the head's framing; test/unit/dataplane-headers.test.ts compares
+ * the two on mutated requests.
+ */
+export function forwardedFieldLines(clientLines: string, priorForwardedFor: string | string[] | undefined, info: Omit<ForwardingInfo, 'contentLength' | 'upstreamHost' | 'edits'> & { host: string }): string {
+  const { host, clientAddress } = info;
+  const xff = priorForwardedFor ? `${String(priorForwardedFor)}, ${clientAddress}` : clientAddress;
+  const pieces = forwardedPieces(info.listenerPort);
+  return `${clientLines}host: ${host}\r\nx-forwarded-for: ${xff}${pieces[info.proto === 'https' ? 1 : 0]}${host}${pieces[2]}${clientAddress}\r\nx-request-id: ${info.requestId}\r\n`;
 }
 
 /**

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { CompiledRoute, CompiledUpstreams, ForwardPlan } from '../config/compile.ts';
 import type { DataplaneMetrics } from '../observability/metrics.ts';
 import type { RequestContext } from '../server/context.ts';
-import { clientResponseFieldLines, clientResponseHeaders, forwardedFieldsChecked, responseFieldsChecked, upstreamRequestHeaders } from '../server/headers.ts';
+import { clientResponseFieldLines, clientResponseHeaders, forwardedFieldLines, forwardedFieldsChecked, responseFieldsChecked, upstreamRequestHeaders } from '../server/headers.ts';
 import { H1Request } from '../server/h1/request.ts';
 import { H1Response } from '../server/h1/response.ts';
 import { replyError } from '../server/local-reply.ts';
@@ -152,6 +152,9 @@ class Forwarding implements TriesOwner {
   // Set once forwarding over HTTP/1.1 starts; `headers` is a shared empty list until then, not an array per request.
   headers: string[] = NO_HEADERS;
   fieldsChecked = false;
+  /** The field block as text instead of `headers`, for the usual request (ExchangeRequest.fieldLines). */
+  fieldLines: string | undefined;
+  contentLength: string | undefined;
   retry: CompiledRetry | undefined;
   tries: RequestTries | undefined;
   /** The try in progress; aborting the request aborts it. */
@@ -201,17 +204,33 @@ class Forwarding implements TriesOwner {
     const cl = req.headers['content-length'];
     // An HTTP/2 client's body needs no length header; requestHasBody also looks at the stream.
     const hasBody = requestHasBody(req);
-    this.headers = upstreamRequestHeaders(req.rawHeaders, req.headers, {
-      host: this.target.host,
-      clientAddress: ctx.clientAddress,
-      listenerPort: this.target.listenerPort,
-      requestId: ctx.requestId,
-      contentLength: hasBody && te === undefined ? cl : undefined,
-      proto: ctx.secure ? 'https' : 'http',
-      upstreamHost: route.transforms.host,
-      edits: route.transforms.requestHeaders,
-    });
-    this.fieldsChecked = forwardedFieldsChecked(req instanceof H1Request, { upstreamHost: route.transforms.host, edits: route.transforms.requestHeaders });
+    const contentLength = hasBody && te === undefined ? cl : undefined;
+    const host = this.target.host;
+    const { host: upstreamHost, requestHeaders: edits } = route.transforms;
+    const forwardLines = req instanceof H1Request ? req.forwardLines : undefined;
+    if (forwardLines !== undefined && host !== undefined && forwardedFieldsChecked(true, { upstreamHost, edits }) && plan.mirrors.length === 0) {
+      // The usual request: its head's lines as they came, and the proxy's own fields.
+      this.fieldLines = forwardedFieldLines(forwardLines, req.headers['x-forwarded-for'], {
+        host,
+        clientAddress: ctx.clientAddress,
+        listenerPort: this.target.listenerPort,
+        requestId: ctx.requestId,
+        proto: ctx.secure ? 'https' : 'http',
+      });
+      this.contentLength = contentLength;
+    } else {
+      this.headers = upstreamRequestHeaders(req.rawHeaders, req.headers, {
+        host,
+        clientAddress: ctx.clientAddress,
+        listenerPort: this.target.listenerPort,
+        requestId: ctx.requestId,
+        contentLength,
+        proto: ctx.secure ? 'https' : 'http',
+        upstreamHost,
+        edits,
+      });
+      this.fieldsChecked = forwardedFieldsChecked(req instanceof H1Request, { upstreamHost, edits });
+    }
 
     let retry = plan.retry !== undefined && methodRetryable(plan.retry, ctx.method) ? plan.retry : undefined;
     const keepBody = hasBody && (retry !== undefined || plan.mirrors.length > 0) && te === undefined && cl !== undefined && Number(cl) <= REPLAY_BODY_LIMIT;
@@ -306,6 +325,8 @@ class ForwardTry implements ExchangeRequest, ExchangeCallbacks {
   readonly path: string;
   readonly headers: readonly string[];
   readonly fieldsChecked: boolean;
+  readonly fieldLines: string | undefined;
+  readonly contentLength: string | undefined;
   readonly body: Buffer | Readable | null;
   readonly headersTimeout: number;
   readonly bodyTimeout: number;
@@ -324,6 +345,8 @@ class ForwardTry implements ExchangeRequest, ExchangeCallbacks {
     this.path = f.target.pathAndQuery;
     this.headers = f.headers;
     this.fieldsChecked = f.fieldsChecked;
+    this.fieldLines = f.fieldLines;
+    this.contentLength = f.contentLength;
     this.body = body;
     this.headersTimeout = f.retry?.perTryTimeoutMs ?? f.route.timeouts.responseMs;
     this.bodyTimeout = f.route.timeouts.responseMs;

@@ -248,6 +248,33 @@ describe('proxying', () => {
     expect(res.headers['x-request-id']).toBe(seen.headers['x-request-id']);
   });
 
+  it('passes the client\'s own lines on as they came, with the proxy\'s fields and one Content-Length (raw socket)', async () => {
+    const r = await rawExchange(dp.trafficPort, [
+      'POST /echo/lines HTTP/1.1',
+      'X-First:first',
+      'Host: shop.test',
+      'X-Real-IP: 203.0.113.9',
+      'x-MiXeD-cAsE:   spaced  value \t',
+      'Content-Length: 5',
+      'X-Forwarded-Host: spoofed.test',
+      'X-Tab:\ta\tb',
+      'Connection: close',
+      'X-Last: last',
+      '', 'hello',
+    ].join('\r\n'));
+    expect(r.response).toMatch(/^HTTP\/1\.1 200 /);
+    const seen = JSON.parse(r.response.slice(r.response.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string>; rawHeaders: string[] };
+    const pairs: string[] = [];
+    for (let i = 0; i < seen.rawHeaders.length; i += 2) pairs.push(`${seen.rawHeaders[i]}=${seen.rawHeaders[i + 1]}`);
+    // The client's kept lines first, in order and spelling; then the proxy's.
+    expect(pairs.slice(0, 4)).toEqual(['X-First=first', 'x-MiXeD-cAsE=spaced  value', 'X-Tab=a\tb', 'X-Last=last']);
+    expect(seen.headers.host).toBe('shop.test');
+    expect(seen.headers['x-real-ip']).toBe('127.0.0.1');
+    expect(seen.headers['x-forwarded-host']).toBe('shop.test');
+    expect(seen.headers['content-length']).toBe('5');
+    expect(seen.rawHeaders.filter((n, i) => i % 2 === 0 && /^(content-length|host|x-real-ip|x-forwarded-host)$/i.test(n))).toHaveLength(4);
+  });
+
   it('removes hop-by-hop response headers', async () => {
     const res = await get('/echo/hop?hop=1');
     expect(res.status).toBe(200);

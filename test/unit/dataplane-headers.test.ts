@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientAddressOf, clientResponseFieldLines, clientResponseHeaders, connectionTokens, forwardedFieldsChecked, responseFieldsChecked, upstreamRequestHeaders } from '../../dataplane/server/headers.ts';
+import { clientAddressOf, clientResponseFieldLines, clientResponseHeaders, connectionTokens, forwardedFieldLines, forwardedFieldsChecked, responseFieldsChecked, upstreamRequestHeaders } from '../../dataplane/server/headers.ts';
 import { isFieldValue, isToken } from '../../dataplane/http1/syntax.ts';
 import { ResponseParser } from '../../dataplane/upstream/h1/response-parser.ts';
 import type { ResponseHead } from '../../dataplane/upstream/h1/response-parser.ts';
@@ -7,7 +7,7 @@ import { requestIdFor } from '../../dataplane/server/request-id.ts';
 import { RequestParser } from '../../dataplane/server/h1/request-parser.ts';
 import type { RequestHead } from '../../dataplane/server/h1/request-parser.ts';
 import { splitTarget } from '../../dataplane/routing/request-head.ts';
-import { serializeHead } from '../../dataplane/upstream/h1/request-head.ts';
+import { serializeFieldLines, serializeHead } from '../../dataplane/upstream/h1/request-head.ts';
 import { mutatedInputs } from '../helpers/every-split.ts';
 
 const pairs = (flat: string[]): [string, string][] => {
@@ -157,6 +157,76 @@ describe('forwardedFieldsChecked', () => {
     }
     // Enough accepted requests, many of them mutated, or this tests little.
     expect(checked).toBeGreaterThan(600);
+  });
+
+  /** The head as the parser saw it when the bytes came one at a time (the Buffer path). */
+  function acceptedByteByByte(input: string): RequestHead | undefined {
+    const parser = new RequestParser(16_384, 4_096);
+    let head: RequestHead | undefined;
+    parser.begin({ onHead: (h) => (head = h), onBody: () => undefined, onComplete: () => undefined });
+    const bytes = Buffer.from(input, 'latin1');
+    try {
+      for (let i = 0; i < bytes.length && head === undefined; i++) parser.execute(bytes.subarray(i, i + 1));
+    } catch {
+      return undefined;
+    }
+    return head;
+  }
+
+  /** A head's request line and its fields as [lower-case name, value without OWS]. */
+  function fieldsOf(head: string): { line: string; fields: [string, string][] } {
+    expect(head.endsWith('\r\n\r\n'), JSON.stringify(head)).toBe(true);
+    const [line, ...rest] = head.slice(0, -4).split('\r\n');
+    return {
+      line: line!,
+      fields: rest.map((l) => {
+        const colon = l.indexOf(':');
+        return [l.slice(0, colon).toLowerCase(), l.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '')];
+      }),
+    };
+  }
+
+  it('the head made from the lines as they came has the fields serializeHead gives, in order (3,000 mutated requests, whole and byte by byte)', () => {
+    const extra = [
+      'GET / HTTP/1.1\r\nHost:h\r\nX-Spaces:   a b  \r\nConnection: close\r\nAccept: */*\r\nKeep-Alive: 5\r\nX-Last:\t1\r\n\r\n',
+      'PUT /u HTTP/1.1\r\nX-Forwarded-Host: evil\r\nHost: h:81\r\nTransfer-Encoding: chunked\r\nX-Real-IP: 1.2.3.4\r\n\r\n0\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, X-Gone\r\nUpgrade: h2c\r\n\r\n',
+    ];
+    let compared = 0;
+    for (const input of [...seeds, ...extra, ...mutatedInputs([...seeds, ...extra], 3_000, 0x5eed1e5)]) {
+      const head = accepted(input);
+      if (head === undefined) continue;
+      const { authority } = splitTarget(head.url);
+      const host = authority ?? (head.headers.host as string | undefined);
+      const lines = head.forwardLines;
+      // The proxy takes this path only with a Host and the lines as they came.
+      if (host === undefined || lines === undefined) continue;
+      expect(acceptedByteByByte(input)?.forwardLines, JSON.stringify(input)).toBe(lines);
+      const info = {
+        host,
+        clientAddress: compared % 2 === 0 ? '192.0.2.7' : '2001:db8::1',
+        listenerPort: compared % 2 === 0 ? 8080 : 443,
+        requestId: requestIdFor(head.headers['x-request-id']),
+        proto: compared % 3 === 0 ? 'https' as const : 'http' as const,
+      };
+      const contentLength = head.hasBody && head.headers['transfer-encoding'] === undefined ? head.headers['content-length'] as string | undefined : undefined;
+      const body = head.hasBody ? 'stream' : 'none';
+      const slow = serializeHead(head.method, '/t', upstreamRequestHeaders(head.rawHeaders, head.headers, { ...info, contentLength }), body, 0, 'default.test', true);
+      const fast = serializeFieldLines(head.method, '/t', forwardedFieldLines(lines, head.headers['x-forwarded-for'], info), contentLength, body);
+      expect(fast.framing).toEqual(slow.framing);
+      expect(fieldsOf(fast.head), JSON.stringify(input)).toEqual(fieldsOf(slow.head));
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(600);
+  });
+
+  it('gives no forwarded lines when Connection names a field that is present', () => {
+    expect(accepted('GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Hop\r\nX-Hop: 1\r\n\r\n')!.forwardLines).toBeUndefined();
+    expect(accepted('GET / HTTP/1.1\r\nHost: h\r\nX-Hop: 1\r\nConnection: keep-alive, x-hop\r\n\r\n')!.forwardLines).toBeUndefined();
+    // Named but absent, or hop-by-hop anyway: the lines stand.
+    expect(accepted('GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Absent, Upgrade\r\nUpgrade: ws\r\nA: 1\r\n\r\n')!.forwardLines).toBe('A: 1\r\n');
+    expect(accepted('GET / HTTP/1.1\r\nHost: h\r\n\r\n')!.forwardLines).toBe('');
+    expect(accepted('GET / HTTP/1.1\r\nA: 1\r\nHost: h\r\nB:2\r\nC: 3 \r\n\r\n')!.forwardLines).toBe('A: 1\r\nB:2\r\nC: 3 \r\n');
   });
 
   it('is true only for the own HTTP/1.1 parser\'s requests without a host rewrite or header edits', () => {

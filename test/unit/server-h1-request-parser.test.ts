@@ -100,6 +100,8 @@ describe('RequestParser: valid requests, at every split', () => {
       method: 'GET', url: '/p', minor: 1, keepAlive: true, hasBody: false,
       headers: { host: 'a.test', 'x-mixed-case': 'v a l', 'x-empty': '' },
       rawHeaders: ['Host', 'a.test', 'X-Mixed-Case', 'v a l', 'x-empty', ''],
+      // What a proxy passes on: the lines but Host, as they came.
+      forwardLines: 'X-Mixed-Case:  \t v a l \t\r\nx-empty:\r\n',
     });
   });
 

@@ -10,6 +10,7 @@ import type { BodyEvents, ParseFailure } from '../../http1/message-parser.ts';
 import { checkedFieldLine, commaTokens, contentLengthOf, FieldLineScan, isTarget, isToken } from '../../http1/syntax.ts';
 import type { FieldLineFault, FieldLineParts } from '../../http1/syntax.ts';
 import { knownName } from '../../http1/known-names.ts';
+import { notForwarded } from '../headers.ts';
 
 /** A request the parser refused, with the status to answer before closing. */
 export class RequestError extends Error {
@@ -37,6 +38,13 @@ export interface RequestHead {
   readonly keepAlive: boolean;
   /** A body follows (Content-Length above 0, or chunked). */
   readonly hasBody: boolean;
+  /**
+   * The field lines a proxy passes on unchanged, as received, each ending in
+   * CRLF: all but hop-by-hop ones and those the proxy sets itself
+   * (headers.ts notForwarded). Undefined when the Connection header names a
+   * field that is present, which the line text cannot leave out by itself.
+   */
+  readonly forwardLines: string | undefined;
 }
 
 /** What the parser reports, in order: one head, body chunks, then completion. */
@@ -146,12 +154,21 @@ export class RequestParser extends MessageParser {
     const raw: string[] = [];
     let pos = eol + 2;
     const line = this.#line;
+    // The forwarded lines, gathered as runs of kept lines: one slice per run.
+    let forward = '';
+    let run = -1;
     while (pos < size) {
       const { colon, start, stop, end } = line.scan(bytes, base, pos, size) ? line : lineParts(text, pos, size);
       const name = text.slice(pos, colon);
       const value = text.slice(start, stop);
       raw.push(name, value);
       const key = knownName(bytes, base + pos, colon - pos) ?? name.toLowerCase();
+      if (notForwarded(key)) {
+        if (run >= 0) forward += text.slice(run, pos);
+        run = -1;
+      } else if (run < 0) {
+        run = pos;
+      }
       // Own properties only: `constructor` and friends are plain field names here.
       const prior = Object.hasOwn(headers, key) ? headers[key] : undefined;
       if (prior === undefined) {
@@ -168,13 +185,17 @@ export class RequestParser extends MessageParser {
       }
       pos = end + 2;
     }
-    this.#frame(method, url, minor, headers, raw);
+    // The last line's CRLF is not in `text` when the head was read in pieces.
+    if (run >= 0) forward += text.slice(run, size) + '\r\n';
+    this.#frame(method, url, minor, headers, raw, forward);
   }
 
-  #frame(method: string, url: string, minor: 0 | 1, headers: IncomingHttpHeaders, rawHeaders: string[]): void {
+  #frame(method: string, url: string, minor: 0 | 1, headers: IncomingHttpHeaders, rawHeaders: string[], forward: string): void {
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400.
     if (minor === 1 && headers.host === undefined) throw new RequestError(400, 'no Host header');
     const connection = commaTokens(headers.connection);
+    let forwardLines: string | undefined = forward;
+    for (const name of connection) if (!notForwarded(name) && Object.hasOwn(headers, name)) forwardLines = undefined;
     const keepAlive = minor === 1 ? !connection.includes('close') : connection.includes('keep-alive');
     const length = contentLengthOf(headers['content-length']);
     if (length === -1) throw new RequestError(400, 'invalid Content-Length');
@@ -196,7 +217,7 @@ export class RequestParser extends MessageParser {
       this.remaining = length;
     }
     this.state = state;
-    (this.events as RequestEvents).onHead({ method, url, minor, headers, rawHeaders, keepAlive, hasBody: state !== State.Done });
+    (this.events as RequestEvents).onHead({ method, url, minor, headers, rawHeaders, keepAlive, hasBody: state !== State.Done, forwardLines });
   }
 }
 

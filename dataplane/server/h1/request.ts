@@ -22,6 +22,8 @@ export class H1Request extends Readable {
   readonly httpVersionMinor: 0 | 1;
   readonly headers: IncomingHttpHeaders;
   readonly rawHeaders: string[];
+  /** RequestHead.forwardLines: what a proxy passes on of the head as it came. */
+  readonly forwardLines: string | undefined;
   readonly trailers: Record<string, string> = {};
   readonly socket: Socket;
   /** The whole body was received (true at once for a request without one). */
@@ -39,6 +41,7 @@ export class H1Request extends Readable {
     this.httpVersion = head.minor === 1 ? '1.1' : '1.0';
     this.headers = head.headers;
     this.rawHeaders = head.rawHeaders;
+    this.forwardLines = head.forwardLines;
     this.complete = !head.hasBody;
   }
 

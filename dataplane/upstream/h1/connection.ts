@@ -37,6 +37,16 @@ export interface ExchangeRequest {
    * request's instructions (docs/benchmarks.md item 17). Default: false.
    */
   readonly fieldsChecked?: boolean;
+  /**
+   * The whole field block, from server/headers.ts forwardedFieldLines,
+   * instead of `headers` (which is then not read): lines made only from what
+   * PyServe's HTTP/1.1 parser accepted and from PyServe's own values, a Host
+   * among them, no framing field. The head is the request line, these, and
+   * the framing (request-head.ts serializeFieldLines).
+   */
+  readonly fieldLines?: string;
+  /** With `fieldLines`: the Content-Length the body is framed with, when it has one. */
+  readonly contentLength?: string;
   /** The body: none, whole (replayable), or streamed once. */
   readonly body: Buffer | Readable | null;
   /** Wait for the response head, in ms; 0 for none. */

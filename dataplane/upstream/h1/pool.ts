@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { H1Connection, PendingExchange } from './connection.ts';
 import type { ConnectionOwner, ConnectTarget, Exchange, ExchangeCallbacks, ExchangeRequest } from './connection.ts';
 import { UPSTREAM_CODES, UpstreamError } from './errors.ts';
-import { serializeHead } from './request-head.ts';
+import { serializeFieldLines, serializeHead } from './request-head.ts';
 import { EntryList } from '../../entry-list.ts';
 
 /** Options of one {@link H1Pool}. */
@@ -63,7 +63,12 @@ export class H1Pool implements ConnectionOwner {
     let head;
     try {
       const body = request.body;
-      head = serializeHead(request.method, request.path, request.headers, body === null ? 'none' : Buffer.isBuffer(body) ? 'buffer' : 'stream', Buffer.isBuffer(body) ? body.length : 0, this.#host, request.fieldsChecked === true);
+      const kind = body === null ? 'none' : Buffer.isBuffer(body) ? 'buffer' : 'stream';
+      const bufferLength = Buffer.isBuffer(body) ? body.length : 0;
+      const lines = request.fieldLines;
+      head = lines !== undefined
+        ? serializeFieldLines(request.method, request.path, lines, request.contentLength, kind, bufferLength)
+        : serializeHead(request.method, request.path, request.headers, kind, bufferLength, this.#host, request.fieldsChecked === true);
     } catch (err) {
       return failLater(request, callbacks, err as Error);
     }

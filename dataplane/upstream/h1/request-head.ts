@@ -73,23 +73,42 @@ export function serializeHead(method: string, target: string, headers: readonly 
     head += value;
     head += '\r\n';
   }
-  let framing: BodyFraming;
-  if (declared !== undefined && !DIGITS.test(declared)) throw invalid('invalid Content-Length');
-  if (body === 'buffer') {
-    if (declared !== undefined && Number(declared) !== bufferLength) throw invalid('Content-Length does not match the body');
-    framing = bufferLength > 0 || EXPECTS_BODY.has(method) ? { kind: 'length', length: bufferLength } : NO_BODY;
-  } else if (body === 'stream') {
-    framing = declared !== undefined ? { kind: 'length', length: Number(declared) } : CHUNKED;
-  } else {
-    framing = declared === '0' || EXPECTS_BODY.has(method) ? ZERO_LENGTH : NO_BODY;
-  }
+  const framing = framingOf(method, declared, body, bufferLength);
   if (!hasHost && defaultHost !== undefined) {
     if (!isFieldValue(defaultHost, 0, defaultHost.length)) throw invalid('invalid default Host');
     head += `host: ${defaultHost}\r\n`;
   }
-  if (framing.kind === 'length') head += `content-length: ${framing.length}\r\n`;
-  else if (framing.kind === 'chunked') head += 'transfer-encoding: chunked\r\n';
-  return { head: head + '\r\n', framing };
+  return { head: head + framingLines(framing), framing };
+}
+
+/**
+ * A head from complete field lines made by server/headers.ts
+ * forwardedFieldLines (a Host among them, no framing field, every line
+ * checked by PyServe's HTTP/1.1 parser or made by PyServe), with `declared`
+ * the Content-Length to frame the body with. The method and target are
+ * checked as by serializeHead: a route may have rewritten the target.
+ */
+export function serializeFieldLines(method: string, target: string, fieldLines: string, declared: string | undefined, body: 'none' | 'buffer' | 'stream', bufferLength = 0): SerializedHead {
+  if (method.length === 0 || !isToken(method, 0, method.length)) throw invalid('invalid request method');
+  if (target.length === 0 || !isTarget(target, 0, target.length)) throw invalid('invalid request target');
+  const framing = framingOf(method, declared, body, bufferLength);
+  return { head: `${method} ${target} HTTP/1.1\r\n${fieldLines}${framingLines(framing)}`, framing };
+}
+
+function framingOf(method: string, declared: string | undefined, body: 'none' | 'buffer' | 'stream', bufferLength: number): BodyFraming {
+  if (declared !== undefined && !DIGITS.test(declared)) throw invalid('invalid Content-Length');
+  if (body === 'buffer') {
+    if (declared !== undefined && Number(declared) !== bufferLength) throw invalid('Content-Length does not match the body');
+    return bufferLength > 0 || EXPECTS_BODY.has(method) ? { kind: 'length', length: bufferLength } : NO_BODY;
+  }
+  if (body === 'stream') return declared !== undefined ? { kind: 'length', length: Number(declared) } : CHUNKED;
+  return declared === '0' || EXPECTS_BODY.has(method) ? ZERO_LENGTH : NO_BODY;
+}
+
+/** The framing field, if any, and the empty line that ends the head. */
+function framingLines(framing: BodyFraming): string {
+  if (framing.kind === 'length') return `content-length: ${framing.length}\r\n\r\n`;
+  return framing.kind === 'chunked' ? 'transfer-encoding: chunked\r\n\r\n' : '\r\n';
 }
 
 const NO_BODY: BodyFraming = { kind: 'none' };
