@@ -214,6 +214,8 @@ export interface ClientFieldLines {
  * checks, the same as responseFieldsChecked relies on.
  */
 export function clientResponseFieldLines(lines: FieldLines, requestId: string): ClientFieldLines {
+  // Usually gathered by the parser already, in the same pass as the framing fields.
+  if (lines.kept !== undefined) return { text: `${lines.kept}x-request-id: ${requestId}\r\n`, hasDate: lines.hasDate };
   const { text, end, offsets, connectionTokens } = lines;
   let out = '';
   let hasDate = false;

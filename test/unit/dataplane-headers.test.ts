@@ -320,6 +320,55 @@ describe('responseFieldsChecked', () => {
     expect(compared).toBeGreaterThan(600);
   });
 
+  function acceptedHeadByteByByte(input: string): ResponseHead | undefined {
+    const parser = new ResponseParser(16_384);
+    let head: ResponseHead | undefined;
+    parser.begin({ onHead: (h) => (head = h), onBody: () => undefined, onComplete: () => undefined }, false);
+    const bytes = Buffer.from(input, 'latin1');
+    try {
+      for (let i = 0; i < bytes.length && head === undefined; i++) parser.execute(bytes.subarray(i, i + 1));
+    } catch {
+      return undefined;
+    }
+    return head;
+  }
+
+  // The lines the parser gathers as it reads (FieldLines.kept) against the
+  // line-by-line walk clientResponseFieldLines makes without them.
+  it('the lines gathered in the parse are the ones the line-by-line walk keeps (4,000 mutated responses, whole and byte by byte)', () => {
+    const extra = [
+      'HTTP/1.1 200 OK\r\nConnection: close\r\nClose: 1\r\nX-A: 2\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nConnection: close\r\nClosE2: 1\r\nVary5: 2\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nX-Request-Id: 1\r\nte: 2\r\nA: 3\r\nUPGRADE: 4\r\nB:5\r\nhttp2-settings: 6\r\nproxy-connection: 7\r\nTrailer: 8\r\nDate: d\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nConnection: keep-alive, Upgrade, X-Gone\r\nX-Stay: 1\r\n\r\n',
+    ];
+    let fast = 0;
+    let slow = 0;
+    for (const input of [...seeds, ...extra, ...mutatedInputs([...seeds, ...extra], 4_000, 0x9a7e)]) {
+      const head = acceptedHead(input);
+      if (head?.fieldLines === undefined) continue;
+      const lines = head.fieldLines;
+      expect(acceptedHeadByteByByte(input)?.fieldLines?.kept, JSON.stringify(input)).toBe(lines.kept);
+      if (lines.kept === undefined) {
+        slow++;
+        continue;
+      }
+      const walked = clientResponseFieldLines({ ...lines, kept: undefined }, 'rid');
+      expect(clientResponseFieldLines(lines, 'rid'), JSON.stringify(input)).toEqual(walked);
+      fast++;
+    }
+    expect(fast).toBeGreaterThan(600);
+    expect(slow).toBeGreaterThan(10);
+  });
+
+  it('gathers no lines when Connection names a field beyond those left out anyway', () => {
+    const kept = (input: string): string | undefined => acceptedHead(input)!.fieldLines!.kept;
+    expect(kept('HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: 1\r\nContent-Length: 0\r\n\r\n')).toBeUndefined();
+    expect(kept('HTTP/1.1 200 OK\r\nConnection: close\r\nClose: 1\r\nContent-Length: 0\r\n\r\n')).toBeUndefined();
+    expect(kept('HTTP/1.1 200 OK\r\nServer: s\r\nDate: d\r\nContent-Length: 0\r\nConnection: close, keep-alive, Upgrade\r\nX-B: 2\r\n\r\n'))
+      .toBe('Server: s\r\nDate: d\r\nX-B: 2\r\n');
+  });
+
   it('heads with a repeated framing or connection field go through the header object', () => {
     for (const field of ['Content-Length: 0', 'Connection: keep-alive', 'Keep-Alive: timeout=5', 'Transfer-Encoding: chunked']) {
       const head = acceptedHead(`HTTP/1.1 200 OK\r\n${field}\r\nX-A: 1\r\n${field}\r\nContent-Length: 0\r\n\r\n`);

@@ -47,6 +47,16 @@ export interface FieldLines {
   readonly offsets: readonly number[];
   /** Names the Connection field lists, lower case. */
   readonly connectionTokens: readonly string[];
+  /**
+   * The lines a proxy passes on to its client, as received, each ending in
+   * CRLF: all but hop-by-hop fields, Content-Length and X-Request-ID (those
+   * server/headers.ts clientResponseFieldLines leaves out), gathered in the
+   * parse as one slice per run of kept lines. Undefined when Connection
+   * lists a field name beyond those, which then has to be looked for line by line.
+   */
+  readonly kept: string | undefined;
+  /** One of the fields is a Date field. */
+  readonly hasDate: boolean;
 }
 
 // One value more for a field: a repeated field is an array in arrival order.
@@ -79,18 +89,22 @@ class ParsedHead implements ResponseHead, FieldLines {
   readonly end: number;
   readonly offsets: readonly number[];
   readonly connectionTokens: readonly string[];
+  readonly kept: string | undefined;
+  readonly hasDate: boolean;
   readonly keepAlive: boolean;
   readonly keepAliveHintSeconds: number | undefined;
   readonly contentLength: number;
   readonly fieldLines: FieldLines | undefined;
   #headers: Record<string, string | string[]> | undefined;
 
-  constructor(status: number, text: string, end: number, offsets: readonly number[], connectionTokens: readonly string[], keepAlive: boolean, keepAliveHintSeconds: number | undefined, contentLength: number, linesUsable: boolean) {
+  constructor(status: number, text: string, end: number, offsets: readonly number[], connectionTokens: readonly string[], kept: string | undefined, hasDate: boolean, keepAlive: boolean, keepAliveHintSeconds: number | undefined, contentLength: number, linesUsable: boolean) {
     this.status = status;
     this.text = text;
     this.end = end;
     this.offsets = offsets;
     this.connectionTokens = connectionTokens;
+    this.kept = kept;
+    this.hasDate = hasDate;
     this.keepAlive = keepAlive;
     this.keepAliveHintSeconds = keepAliveHintSeconds;
     this.contentLength = contentLength;
@@ -190,12 +204,18 @@ export class ResponseParser extends MessageParser {
     let lengthField: string | string[] | undefined;
     let teField: string | string[] | undefined;
     let repeated = false;
+    let hasDate = false;
+    let closeField = false;
+    // The lines a proxy passes on (FieldLines.kept), as runs of kept lines.
+    let kept = '';
+    let run = -1;
     let pos = eol + 2;
     const line = this.#line;
     while (pos < size) {
       const { colon, start, stop, end } = line.scan(bytes, base, pos, size) ? line : lineParts(text, pos, size);
       offsets.push(pos, colon, start, stop);
       const n = colon - pos;
+      let drop = true;
       if (n === 10 && sameToken(text, pos, colon, 'connection')) {
         repeated ||= connection !== undefined;
         connection = also(connection, text.slice(start, stop));
@@ -208,12 +228,26 @@ export class ResponseParser extends MessageParser {
       } else if (n === 17 && sameToken(text, pos, colon, 'transfer-encoding')) {
         repeated ||= teField !== undefined;
         teField = also(teField, text.slice(start, stop));
+      } else if (n === 4) {
+        hasDate ||= sameToken(text, pos, colon, 'date');
+        drop = false;
       } else if (n === 9 && text.charCodeAt(pos) === 0x5f && text.slice(pos, colon).toLowerCase() === '__proto__') {
         // It would set the prototype of the object `headers` builds.
         throw bad('invalid upstream header name');
+      } else {
+        drop = leftOut(text, pos, colon, n);
+        if (n === 5) closeField ||= sameToken(text, pos, colon, 'close');
+      }
+      if (drop) {
+        if (run >= 0) kept += text.slice(run, pos);
+        run = -1;
+      } else if (run < 0) {
+        run = pos;
       }
       pos = end + 2;
     }
+    // The last line's CRLF is not in `text` when the head was read in pieces.
+    if (run >= 0) kept += text.slice(run, size) + '\r\n';
     if (status < 200) {
       // 100/102/103 are informational: wait for the final head. 101 answers an
       // Upgrade this client never asks for.
@@ -221,6 +255,10 @@ export class ResponseParser extends MessageParser {
       return;
     }
     const connectionTokens = commaTokens(connection);
+    let keptLines: string | undefined = kept;
+    for (const token of connectionTokens) {
+      if (token === 'close' ? closeField : !LEFT_OUT.has(token)) keptLines = undefined;
+    }
     let keepAlive = minor ? !connectionTokens.includes('close') : connectionTokens.includes('keep-alive');
     const te = commaTokens(teField);
     const length = contentLengthOf(lengthField);
@@ -247,7 +285,30 @@ export class ResponseParser extends MessageParser {
     this.#keepAlive = keepAlive;
     this.state = state;
     const hint = keepAlive ? keepAliveHint(keepAliveField) : undefined;
-    (this.events as ResponseEvents).onHead(new ParsedHead(status, text, size, offsets, connectionTokens, keepAlive, hint, length ?? -1, !repeated));
+    (this.events as ResponseEvents).onHead(new ParsedHead(status, text, size, offsets, connectionTokens, keptLines, hasDate, keepAlive, hint, length ?? -1, !repeated));
+  }
+}
+
+// Fields a proxy never passes on to its client (server/headers.ts
+// clientResponseFieldLines): hop-by-hop ones, Content-Length (the client
+// response writes its own framing) and X-Request-ID (replaced). A Connection
+// option of any other name makes the head go line by line, but `close` only
+// when a field of that name is there.
+const LEFT_OUT: ReadonlySet<string> = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings',
+  'content-length', 'x-request-id',
+]);
+
+// Whether the field named text[pos, colon) is left out, for the names the
+// parse loop does not already compare (n: the name's length).
+function leftOut(text: string, pos: number, colon: number, n: number): boolean {
+  switch (n) {
+    case 2: return sameToken(text, pos, colon, 'te');
+    case 7: return sameToken(text, pos, colon, 'trailer') || sameToken(text, pos, colon, 'upgrade');
+    case 12: return sameToken(text, pos, colon, 'x-request-id');
+    case 14: return sameToken(text, pos, colon, 'http2-settings');
+    case 16: return sameToken(text, pos, colon, 'proxy-connection');
+    default: return false;
   }
 }
 
