@@ -152,8 +152,8 @@ class Forwarding implements TriesOwner {
   // Set once forwarding over HTTP/1.1 starts; `headers` is a shared empty list until then, not an array per request.
   headers: string[] = NO_HEADERS;
   fieldsChecked = false;
-  /** The field block as text instead of `headers`, for the usual request (ExchangeRequest.fieldLines). */
-  fieldLines: string | undefined;
+  /** The field block as text instead of `headers`, for the usual request (ExchangeRequest.fieldBlock). */
+  fieldBlock: string | undefined;
   contentLength: string | undefined;
   retry: CompiledRetry | undefined;
   tries: RequestTries | undefined;
@@ -210,7 +210,7 @@ class Forwarding implements TriesOwner {
     const forwardLines = req instanceof H1Request ? req.forwardLines : undefined;
     if (forwardLines !== undefined && host !== undefined && forwardedFieldsChecked(true, { upstreamHost, edits }) && plan.mirrors.length === 0) {
       // The usual request: its head's lines as they came, and the proxy's own fields.
-      this.fieldLines = forwardedFieldLines(forwardLines, req.headers['x-forwarded-for'], {
+      this.fieldBlock = forwardedFieldLines(forwardLines, req.headers['x-forwarded-for'], {
         host,
         clientAddress: ctx.clientAddress,
         listenerPort: this.target.listenerPort,
@@ -325,7 +325,7 @@ class ForwardTry implements ExchangeRequest, ExchangeCallbacks {
   readonly path: string;
   readonly headers: readonly string[];
   readonly fieldsChecked: boolean;
-  readonly fieldLines: string | undefined;
+  readonly fieldBlock: string | undefined;
   readonly contentLength: string | undefined;
   readonly body: Buffer | Readable | null;
   readonly headersTimeout: number;
@@ -345,7 +345,7 @@ class ForwardTry implements ExchangeRequest, ExchangeCallbacks {
     this.path = f.target.pathAndQuery;
     this.headers = f.headers;
     this.fieldsChecked = f.fieldsChecked;
-    this.fieldLines = f.fieldLines;
+    this.fieldBlock = f.fieldBlock;
     this.contentLength = f.contentLength;
     this.body = body;
     this.headersTimeout = f.retry?.perTryTimeoutMs ?? f.route.timeouts.responseMs;

@@ -44,8 +44,8 @@ export interface ExchangeRequest {
    * among them, no framing field. The head is the request line, these, and
    * the framing (request-head.ts serializeFieldLines).
    */
-  readonly fieldLines?: string;
-  /** With `fieldLines`: the Content-Length the body is framed with, when it has one. */
+  readonly fieldBlock?: string;
+  /** With `fieldBlock`: the Content-Length the body is framed with, when it has one. */
   readonly contentLength?: string;
   /** The body: none, whole (replayable), or streamed once. */
   readonly body: Buffer | Readable | null;

@@ -65,7 +65,7 @@ export class H1Pool implements ConnectionOwner {
       const body = request.body;
       const kind = body === null ? 'none' : Buffer.isBuffer(body) ? 'buffer' : 'stream';
       const bufferLength = Buffer.isBuffer(body) ? body.length : 0;
-      const lines = request.fieldLines;
+      const lines = request.fieldBlock;
       head = lines !== undefined
         ? serializeFieldLines(request.method, request.path, lines, request.contentLength, kind, bufferLength)
         : serializeHead(request.method, request.path, request.headers, kind, bufferLength, this.#host, request.fieldsChecked === true);
