@@ -128,10 +128,16 @@ export function isTarget(s: string, from: number, to: number): boolean {
 }
 
 /** A comma-separated header value (or repeated field) as lower-case tokens, empty ones dropped. */
-export function commaTokens(value: string | string[] | undefined): string[] {
-  if (value === undefined) return [];
-  // The usual case, one token (`keep-alive`, `13`), without split and trim.
-  if (typeof value === 'string' && value.indexOf(',') < 0) return value === '' ? [] : [value.toLowerCase()];
+export function commaTokens(value: string | string[] | undefined): readonly string[] {
+  if (value === undefined) return NO_TOKENS;
+  // The usual case, one token (`keep-alive`, `13`), without split and trim;
+  // the commonest in lower case already as shared lists, not lowered and wrapped per message.
+  if (typeof value === 'string' && value.indexOf(',') < 0) {
+    if (value === 'keep-alive') return KEEP_ALIVE;
+    if (value === 'close') return CLOSE;
+    if (value === 'chunked') return CHUNKED;
+    return value === '' ? NO_TOKENS : [value.toLowerCase()];
+  }
   const joined = Array.isArray(value) ? value.join(',') : value;
   const out: string[] = [];
   for (const t of joined.split(',')) {
@@ -140,6 +146,11 @@ export function commaTokens(value: string | string[] | undefined): string[] {
   }
   return out;
 }
+
+const NO_TOKENS: readonly string[] = [];
+const KEEP_ALIVE: readonly string[] = ['keep-alive'];
+const CLOSE: readonly string[] = ['close'];
+const CHUNKED: readonly string[] = ['chunked'];
 
 const DIGITS = /^\d{1,15}$/;
 

@@ -353,7 +353,7 @@ describe('responseFieldsChecked', () => {
         slow++;
         continue;
       }
-      const walked = clientResponseFieldLines({ ...lines, kept: undefined }, 'rid');
+      const walked = clientResponseFieldLines({ text: lines.text, end: lines.end, offsets: lines.offsets, connectionTokens: lines.connectionTokens, hasDate: lines.hasDate, kept: undefined }, 'rid');
       expect(clientResponseFieldLines(lines, 'rid'), JSON.stringify(input)).toEqual(walked);
       fast++;
     }

@@ -87,7 +87,9 @@ class ParsedHead implements ResponseHead, FieldLines {
   readonly status: number;
   readonly text: string;
   readonly end: number;
-  readonly offsets: readonly number[];
+  /** Where the first field line starts in `text`. */
+  readonly #fieldsFrom: number;
+  #offsets: number[] | undefined;
   readonly connectionTokens: readonly string[];
   readonly kept: string | undefined;
   readonly hasDate: boolean;
@@ -97,11 +99,11 @@ class ParsedHead implements ResponseHead, FieldLines {
   readonly fieldLines: FieldLines | undefined;
   #headers: Record<string, string | string[]> | undefined;
 
-  constructor(status: number, text: string, end: number, offsets: readonly number[], connectionTokens: readonly string[], kept: string | undefined, hasDate: boolean, keepAlive: boolean, keepAliveHintSeconds: number | undefined, contentLength: number, linesUsable: boolean) {
+  constructor(status: number, text: string, end: number, fieldsFrom: number, connectionTokens: readonly string[], kept: string | undefined, hasDate: boolean, keepAlive: boolean, keepAliveHintSeconds: number | undefined, contentLength: number, linesUsable: boolean) {
     this.status = status;
     this.text = text;
     this.end = end;
-    this.offsets = offsets;
+    this.#fieldsFrom = fieldsFrom;
     this.connectionTokens = connectionTokens;
     this.kept = kept;
     this.hasDate = hasDate;
@@ -109,6 +111,22 @@ class ParsedHead implements ResponseHead, FieldLines {
     this.keepAliveHintSeconds = keepAliveHintSeconds;
     this.contentLength = contentLength;
     this.fieldLines = linesUsable ? this : undefined;
+  }
+
+  // Found again only when asked for: the proxy's usual path needs `kept` alone.
+  get offsets(): readonly number[] {
+    if (this.#offsets === undefined) {
+      const { text, end } = this;
+      const offsets: number[] = [];
+      for (let pos = this.#fieldsFrom; pos < end;) {
+        // Every line was accepted by the parse: this finds the same parts, never throws.
+        const { colon, start, stop, end: lineEnd } = lineParts(text, pos, end);
+        offsets.push(pos, colon, start, stop);
+        pos = lineEnd + 2;
+      }
+      this.#offsets = offsets;
+    }
+    return this.#offsets;
   }
 
   get headers(): Record<string, string | string[]> {
@@ -197,8 +215,7 @@ export class ResponseParser extends MessageParser {
     if (status < 0) throw bad('malformed upstream status line');
     const minor = text.charCodeAt(7) === 0x31;
     // Only the fields that frame the message are read here; the rest stay
-    // offsets into `text` until something asks (ParsedHead.headers).
-    const offsets: number[] = [];
+    // text until something asks (ParsedHead.offsets and .headers).
     let connection: string | string[] | undefined;
     let keepAliveField: string | string[] | undefined;
     let lengthField: string | string[] | undefined;
@@ -213,7 +230,6 @@ export class ResponseParser extends MessageParser {
     const line = this.#line;
     while (pos < size) {
       const { colon, start, stop, end } = line.scan(bytes, base, pos, size) ? line : lineParts(text, pos, size);
-      offsets.push(pos, colon, start, stop);
       const n = colon - pos;
       let drop = true;
       if (n === 10 && sameToken(text, pos, colon, 'connection')) {
@@ -285,7 +301,7 @@ export class ResponseParser extends MessageParser {
     this.#keepAlive = keepAlive;
     this.state = state;
     const hint = keepAlive ? keepAliveHint(keepAliveField) : undefined;
-    (this.events as ResponseEvents).onHead(new ParsedHead(status, text, size, offsets, connectionTokens, keptLines, hasDate, keepAlive, hint, length ?? -1, !repeated));
+    (this.events as ResponseEvents).onHead(new ParsedHead(status, text, size, eol + 2, connectionTokens, keptLines, hasDate, keepAlive, hint, length ?? -1, !repeated));
   }
 }
 
