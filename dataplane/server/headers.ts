@@ -238,6 +238,20 @@ export function clientResponseFieldLines(lines: FieldLines, requestId: string): 
   return { text: `${out}x-request-id: ${requestId}\r\n`, hasDate };
 }
 
+/**
+ * How many Host fields a request's raw `[name, value, …]` list holds (more
+ * than one is answered 400). Compared in place: lower-casing each 4-letter
+ * name made a new string per request.
+ */
+export function hostFieldCount(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && sameToken(name, 0, 4, 'host')) n++;
+  }
+  return n;
+}
+
 /** Strip the IPv4-mapped IPv6 prefix so logs and X-Forwarded-For show `1.2.3.4`. */
 export function clientAddressOf(remote: string | undefined): string {
   if (remote === undefined) return '';

@@ -15,7 +15,7 @@ import { runRequestHooks } from '../middleware/order.ts';
 import { normalizeHost } from '../routing/host.ts';
 import { splitTarget } from '../routing/request-head.ts';
 import type { RequestContext } from '../server/context.ts';
-import { clientAddressOf } from '../server/headers.ts';
+import { clientAddressOf, hostFieldCount } from '../server/headers.ts';
 import { requestIdFor } from '../server/request-id.ts';
 import { wantsHttpsRedirect } from '../tls/policy.ts';
 import { upstreamPathAndQuery } from '../transforms/index.ts';
@@ -46,12 +46,6 @@ export function shouldUpgrade(req: { readonly headers: IncomingHttpHeaders }): b
     const token = t.trim().toLowerCase();
     return token !== '' && token !== 'h2c';
   });
-}
-
-function hostHeaderCount(raw: readonly string[]): number {
-  let n = 0;
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') n++;
-  return n;
 }
 
 interface UpgradeHead {
@@ -87,7 +81,7 @@ function dispatch(client: UpgradeClient, head: UpgradeHead, deps: UpgradeEntryDe
   try {
     if (deps.isDraining()) return rejectUpgrade(client, ctx, 503, 'shutting down', deps);
     if (head.url.length > deps.maxUriBytes) return rejectUpgrade(client, ctx, 414, `request target longer than ${deps.maxUriBytes} bytes`, deps);
-    if (hostHeaderCount(head.rawHeaders) > 1) return rejectUpgrade(client, ctx, 400, 'more than one Host header', deps);
+    if (hostFieldCount(head.rawHeaders) > 1) return rejectUpgrade(client, ctx, 400, 'more than one Host header', deps);
     const config = deps.store.current;
     if (config === undefined) return rejectUpgrade(client, ctx, 503, 'no configuration received yet', deps);
     const route = config.routing.table.match(ctx.host, { method: ctx.method, path, rawQuery, headers: head.headers });

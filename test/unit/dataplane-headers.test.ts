@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientAddressOf, clientResponseFieldLines, clientResponseHeaders, connectionTokens, forwardedFieldLines, forwardedFieldsChecked, responseFieldsChecked, upstreamRequestHeaders } from '../../dataplane/server/headers.ts';
+import { clientAddressOf, hostFieldCount, clientResponseFieldLines, clientResponseHeaders, connectionTokens, forwardedFieldLines, forwardedFieldsChecked, responseFieldsChecked, upstreamRequestHeaders } from '../../dataplane/server/headers.ts';
 import { isFieldValue, isToken } from '../../dataplane/http1/syntax.ts';
 import { ResponseParser } from '../../dataplane/upstream/h1/response-parser.ts';
 import type { ResponseHead } from '../../dataplane/upstream/h1/response-parser.ts';
@@ -81,6 +81,12 @@ describe('small helpers', () => {
     expect(connectionTokens(undefined)).toBeUndefined();
     expect(connectionTokens(' , ')).toBeUndefined();
     expect([...connectionTokens('Keep-Alive, X-A ,x-b')!]).toEqual(['keep-alive', 'x-a', 'x-b']);
+  });
+
+  it('counts Host fields in any case', () => {
+    expect(hostFieldCount(['Host', 'a', 'X-A', '1'])).toBe(1);
+    expect(hostFieldCount(['host', 'a', 'hOsT', 'b', 'Hosts', 'c', 'Hos', 'd', 'HOST', 'e'])).toBe(3);
+    expect(hostFieldCount(['X-Host', 'a'])).toBe(0);
   });
 
   it('unmaps IPv4-mapped IPv6 client addresses', () => {
