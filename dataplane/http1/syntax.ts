@@ -41,6 +41,22 @@ export function sameToken(s: string, from: number, to: number, lower: string): b
   return true;
 }
 
+/** A lower-case token as latin1 bytes, for {@link sameTokenBytes}. */
+export function tokenBytes(lower: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(lower, 'latin1'));
+}
+
+/**
+ * {@link sameToken} on a head's bytes (`bytes[from, from + length)`), for
+ * parsers that scan bytes: reading a typed array costs less than
+ * `charCodeAt`, which checks the string's representation per character.
+ */
+export function sameTokenBytes(bytes: Uint8Array, from: number, length: number, lower: Uint8Array): boolean {
+  if (length !== lower.length) return false;
+  for (let i = 0; i < length; i++) if ((bytes[from + i]! | 0x20) !== lower[i]) return false;
+  return true;
+}
+
 /**
  * Reads one field line of a head in one pass: the name's tchars up to the
  * colon, whitespace, then the value's characters (HTAB, SP, visible ASCII,

@@ -7,6 +7,7 @@ import { expectScanAgreesWithLineParts } from '../helpers/field-scan.ts';
 import { UPSTREAM_CODES, UpstreamError } from '../../dataplane/upstream/h1/errors.ts';
 import { serializeHead } from '../../dataplane/upstream/h1/request-head.ts';
 import { lineParts, ResponseParser } from '../../dataplane/upstream/h1/response-parser.ts';
+import { sameTokenBytes, tokenBytes } from '../../dataplane/http1/syntax.ts';
 import type { ResponseHead } from '../../dataplane/upstream/h1/response-parser.ts';
 
 /** What a head says, as a plain object (a ResponseHead builds `headers` on first read). */
@@ -416,5 +417,27 @@ describe('ResponseParser: the one-pass field scan agrees with lineParts', () => 
     const { accepted, refused } = expectScanAgreesWithLineParts(cases, statusLineOk, lineParts, parse);
     expect(accepted).toBeGreaterThan(500);
     expect(refused).toBeGreaterThan(500);
+  });
+});
+
+describe('sameTokenBytes: the response parser\'s name comparisons on bytes', () => {
+  it('matches a lower-case name in any case, and nothing with one character changed or another length', () => {
+    for (const name of ['connection', 'keep-alive', 'content-length', 'transfer-encoding', 'date', 'te', 'x-request-id', 'http2-settings']) {
+      const lower = tokenBytes(name);
+      for (const spelled of [name, name.toUpperCase(), name.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase())]) {
+        expect(sameTokenBytes(bytes(`xx${spelled}:`), 2, spelled.length, lower), spelled).toBe(true);
+      }
+      for (let i = 0; i < name.length; i++) {
+        const changed = `${name.slice(0, i)}_${name.slice(i + 1)}`;
+        expect(sameTokenBytes(bytes(`xx${changed}:`), 2, changed.length, lower), changed).toBe(false);
+      }
+      expect(sameTokenBytes(bytes(`xx${name}s:`), 2, name.length + 1, lower)).toBe(false);
+    }
+  });
+
+  it('framing fields in any spelling frame the response', () => {
+    const r = parseEverySplit('HTTP/1.1 200 OK\r\nCONTENT-LENGTH: 2\r\ncOnNeCtIoN: CLOSE\r\n\r\nokextra');
+    expect(r).toMatchObject({ body: 'ok', keepAlive: false, done: true, completes: 1 });
+    expect(r.heads[0]!.headers).toEqual({ 'content-length': '2', connection: 'CLOSE' });
   });
 });

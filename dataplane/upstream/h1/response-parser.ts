@@ -7,7 +7,7 @@
 // connection is not reused (§6.1). Body framing: http1/message-parser.ts.
 import { MessageParser, State } from '../../http1/message-parser.ts';
 import type { BodyEvents, ParseFailure } from '../../http1/message-parser.ts';
-import { checkedFieldLine, commaTokens, contentLengthOf, FieldLineScan, isFieldValue, sameToken } from '../../http1/syntax.ts';
+import { checkedFieldLine, commaTokens, contentLengthOf, FieldLineScan, isFieldValue, sameTokenBytes, tokenBytes } from '../../http1/syntax.ts';
 import type { FieldLineFault, FieldLineParts } from '../../http1/syntax.ts';
 import { UPSTREAM_CODES, UpstreamError } from './errors.ts';
 
@@ -231,28 +231,29 @@ export class ResponseParser extends MessageParser {
     while (pos < size) {
       const { colon, start, stop, end } = line.scan(bytes, base, pos, size) ? line : lineParts(text, pos, size);
       const n = colon - pos;
+      const at = base + pos;
       let drop = true;
-      if (n === 10 && sameToken(text, pos, colon, 'connection')) {
+      if (n === 10 && sameTokenBytes(bytes, at, n, CONNECTION)) {
         repeated ||= connection !== undefined;
         connection = also(connection, text.slice(start, stop));
-      } else if (n === 10 && sameToken(text, pos, colon, 'keep-alive')) {
+      } else if (n === 10 && sameTokenBytes(bytes, at, n, KEEP_ALIVE)) {
         repeated ||= keepAliveField !== undefined;
         keepAliveField = also(keepAliveField, text.slice(start, stop));
-      } else if (n === 14 && sameToken(text, pos, colon, 'content-length')) {
+      } else if (n === 14 && sameTokenBytes(bytes, at, n, CONTENT_LENGTH)) {
         repeated ||= lengthField !== undefined;
         lengthField = also(lengthField, text.slice(start, stop));
-      } else if (n === 17 && sameToken(text, pos, colon, 'transfer-encoding')) {
+      } else if (n === 17 && sameTokenBytes(bytes, at, n, TRANSFER_ENCODING)) {
         repeated ||= teField !== undefined;
         teField = also(teField, text.slice(start, stop));
       } else if (n === 4) {
-        hasDate ||= sameToken(text, pos, colon, 'date');
+        hasDate ||= sameTokenBytes(bytes, at, n, DATE);
         drop = false;
       } else if (n === 9 && text.charCodeAt(pos) === 0x5f && text.slice(pos, colon).toLowerCase() === '__proto__') {
         // It would set the prototype of the object `headers` builds.
         throw bad('invalid upstream header name');
       } else {
-        drop = leftOut(text, pos, colon, n);
-        if (n === 5) closeField ||= sameToken(text, pos, colon, 'close');
+        drop = leftOut(bytes, at, n);
+        if (n === 5) closeField ||= sameTokenBytes(bytes, at, n, CLOSE);
       }
       if (drop) {
         if (run >= 0) kept += text.slice(run, pos);
@@ -315,15 +316,30 @@ const LEFT_OUT: ReadonlySet<string> = new Set([
   'content-length', 'x-request-id',
 ]);
 
-// Whether the field named text[pos, colon) is left out, for the names the
-// parse loop does not already compare (n: the name's length).
-function leftOut(text: string, pos: number, colon: number, n: number): boolean {
+// The names the parse compares, as bytes: the loop reads the head's bytes
+// (http1/syntax.ts sameTokenBytes), not its string.
+const CONNECTION = tokenBytes('connection');
+const KEEP_ALIVE = tokenBytes('keep-alive');
+const CONTENT_LENGTH = tokenBytes('content-length');
+const TRANSFER_ENCODING = tokenBytes('transfer-encoding');
+const DATE = tokenBytes('date');
+const CLOSE = tokenBytes('close');
+const TE = tokenBytes('te');
+const TRAILER = tokenBytes('trailer');
+const UPGRADE = tokenBytes('upgrade');
+const X_REQUEST_ID = tokenBytes('x-request-id');
+const HTTP2_SETTINGS = tokenBytes('http2-settings');
+const PROXY_CONNECTION = tokenBytes('proxy-connection');
+
+// Whether the field named by bytes[at, at + n) is left out, for the names
+// the parse loop does not already compare.
+function leftOut(bytes: Uint8Array, at: number, n: number): boolean {
   switch (n) {
-    case 2: return sameToken(text, pos, colon, 'te');
-    case 7: return sameToken(text, pos, colon, 'trailer') || sameToken(text, pos, colon, 'upgrade');
-    case 12: return sameToken(text, pos, colon, 'x-request-id');
-    case 14: return sameToken(text, pos, colon, 'http2-settings');
-    case 16: return sameToken(text, pos, colon, 'proxy-connection');
+    case 2: return sameTokenBytes(bytes, at, n, TE);
+    case 7: return sameTokenBytes(bytes, at, n, TRAILER) || sameTokenBytes(bytes, at, n, UPGRADE);
+    case 12: return sameTokenBytes(bytes, at, n, X_REQUEST_ID);
+    case 14: return sameTokenBytes(bytes, at, n, HTTP2_SETTINGS);
+    case 16: return sameTokenBytes(bytes, at, n, PROXY_CONNECTION);
     default: return false;
   }
 }
