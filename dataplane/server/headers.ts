@@ -180,12 +180,19 @@ export function clientResponseHeaders(
   return out;
 }
 
-// What clientResponseFieldLines leaves out of a response head, by name
-// length: hop-by-hop fields, Content-Length (the response writes its own
-// framing) and X-Request-ID (replaced by this request's).
+/**
+ * What clientResponseFieldLines leaves out of a response head: hop-by-hop
+ * fields, Content-Length (the response writes its own framing) and
+ * X-Request-ID (replaced by this request's). The upstream parser, which
+ * gathers the kept lines as it reads (FieldLines.kept), compares the same
+ * names in its loop.
+ */
+export const CLIENT_RESPONSE_LEFT_OUT: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length', 'x-request-id']);
+
+// The same, by name length.
 const DROPPED_BY_LENGTH: readonly (readonly string[])[] = (() => {
   const table: string[][] = [];
-  for (const name of [...HOP_BY_HOP, 'content-length', 'x-request-id']) (table[name.length] ??= []).push(name);
+  for (const name of CLIENT_RESPONSE_LEFT_OUT) (table[name.length] ??= []).push(name);
   return table;
 })();
 

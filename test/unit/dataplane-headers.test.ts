@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientAddressOf, hostFieldCount, clientResponseFieldLines, clientResponseHeaders, connectionTokens, forwardedFieldLines, forwardedFieldsChecked, responseFieldsChecked, upstreamRequestHeaders } from '../../dataplane/server/headers.ts';
+import { CLIENT_RESPONSE_LEFT_OUT, clientAddressOf, hostFieldCount, clientResponseFieldLines, clientResponseHeaders, connectionTokens, forwardedFieldLines, forwardedFieldsChecked, responseFieldsChecked, upstreamRequestHeaders } from '../../dataplane/server/headers.ts';
 import { isFieldValue, isToken } from '../../dataplane/http1/syntax.ts';
 import { ResponseParser } from '../../dataplane/upstream/h1/response-parser.ts';
 import type { ResponseHead } from '../../dataplane/upstream/h1/response-parser.ts';
@@ -365,6 +365,18 @@ describe('responseFieldsChecked', () => {
     }
     expect(fast).toBeGreaterThan(600);
     expect(slow).toBeGreaterThan(10);
+  });
+
+  it('leaves out every name clientResponseFieldLines leaves out, in any case, as it reads', () => {
+    const values: Record<string, string> = { 'content-length': '0', 'transfer-encoding': 'chunked', connection: 'keep-alive', 'keep-alive': 'timeout=5' };
+    expect(CLIENT_RESPONSE_LEFT_OUT.size).toBeGreaterThanOrEqual(10);
+    for (const name of CLIENT_RESPONSE_LEFT_OUT) {
+      for (const spelled of [name, name.toUpperCase()]) {
+        const framing = name === 'content-length' || name === 'transfer-encoding' ? '' : 'Content-Length: 0\r\n';
+        const head = acceptedHead(`HTTP/1.1 200 OK\r\nX-A: 1\r\n${spelled}: ${values[name] ?? 'v'}\r\nX-B: 2\r\n${framing}\r\n`);
+        expect(head?.fieldLines?.kept, spelled).toBe('X-A: 1\r\nX-B: 2\r\n');
+      }
+    }
   });
 
   it('gathers no lines when Connection names a field beyond those left out anyway', () => {

@@ -10,6 +10,7 @@ import type { BodyEvents, ParseFailure } from '../../http1/message-parser.ts';
 import { checkedFieldLine, commaTokens, contentLengthOf, FieldLineScan, isFieldValue, sameTokenBytes, tokenBytes } from '../../http1/syntax.ts';
 import type { FieldLineFault, FieldLineParts } from '../../http1/syntax.ts';
 import { UPSTREAM_CODES, UpstreamError } from './errors.ts';
+import { CLIENT_RESPONSE_LEFT_OUT } from '../../server/headers.ts';
 
 /** A final (non-1xx) response head. */
 export interface ResponseHead {
@@ -274,7 +275,7 @@ export class ResponseParser extends MessageParser {
     const connectionTokens = commaTokens(connection);
     let keptLines: string | undefined = kept;
     for (const token of connectionTokens) {
-      if (token === 'close' ? closeField : !LEFT_OUT.has(token)) keptLines = undefined;
+      if (token === 'close' ? closeField : !CLIENT_RESPONSE_LEFT_OUT.has(token)) keptLines = undefined;
     }
     let keepAlive = minor ? !connectionTokens.includes('close') : connectionTokens.includes('keep-alive');
     const te = commaTokens(teField);
@@ -306,18 +307,13 @@ export class ResponseParser extends MessageParser {
   }
 }
 
-// Fields a proxy never passes on to its client (server/headers.ts
-// clientResponseFieldLines): hop-by-hop ones, Content-Length (the client
-// response writes its own framing) and X-Request-ID (replaced). A Connection
-// option of any other name makes the head go line by line, but `close` only
-// when a field of that name is there.
-const LEFT_OUT: ReadonlySet<string> = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings',
-  'content-length', 'x-request-id',
-]);
+// A Connection option naming a field beyond those left out anyway
+// (server/headers.ts CLIENT_RESPONSE_LEFT_OUT) makes the head go line by
+// line; `close` only when a field of that name is there.
 
 // The names the parse compares, as bytes: the loop reads the head's bytes
-// (http1/syntax.ts sameTokenBytes), not its string.
+// (http1/syntax.ts sameTokenBytes), not its string. The framing fields and
+// Date, then in leftOut the rest of CLIENT_RESPONSE_LEFT_OUT.
 const CONNECTION = tokenBytes('connection');
 const KEEP_ALIVE = tokenBytes('keep-alive');
 const CONTENT_LENGTH = tokenBytes('content-length');
