@@ -10,6 +10,37 @@ import { splitTarget } from '../../dataplane/routing/request-head.ts';
 import { serializeFieldLines, serializeHead } from '../../dataplane/upstream/h1/request-head.ts';
 import { mutatedInputs } from '../helpers/every-split.ts';
 
+/**
+ * The first head a parser reports for `input`, fed whole or a byte at a
+ * time (the Buffer path), or undefined when the parser refuses it.
+ */
+function headOf<H>(begin: (onHead: (h: H) => void) => { execute(data: Buffer): unknown }, input: string, byteByByte: boolean): H | undefined {
+  let head: H | undefined;
+  const parser = begin((h) => (head = h));
+  const data = Buffer.from(input, 'latin1');
+  try {
+    if (!byteByByte) parser.execute(data);
+    else for (let i = 0; i < data.length && head === undefined; i++) parser.execute(data.subarray(i, i + 1));
+  } catch {
+    return undefined;
+  }
+  return head;
+}
+
+const ignore = (): void => undefined;
+
+const requestHead = (input: string, byteByByte = false): RequestHead | undefined => headOf<RequestHead>((onHead) => {
+  const parser = new RequestParser(16_384, 4_096);
+  parser.begin({ onHead, onBody: ignore, onComplete: ignore });
+  return parser;
+}, input, byteByByte);
+
+const responseHead = (input: string, byteByByte = false): ResponseHead | undefined => headOf<ResponseHead>((onHead) => {
+  const parser = new ResponseParser(16_384);
+  parser.begin({ onHead, onBody: ignore, onComplete: ignore }, false);
+  return parser;
+}, input, byteByByte);
+
 const pairs = (flat: string[]): [string, string][] => {
   const out: [string, string][] = [];
   for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
@@ -130,23 +161,10 @@ describe('forwardedFieldsChecked', () => {
     'GET / HTTP/1.0\r\nX-Tab: a\tb\r\nX-Obs: \x80\xff\r\n\r\n',
   ];
 
-  /** The head the parser accepted, or undefined. */
-  function accepted(input: string): RequestHead | undefined {
-    const parser = new RequestParser(16_384, 4_096);
-    let head: RequestHead | undefined;
-    parser.begin({ onHead: (h) => (head = h), onBody: () => undefined, onComplete: () => undefined });
-    try {
-      parser.execute(Buffer.from(input, 'latin1'));
-    } catch {
-      return undefined;
-    }
-    return head;
-  }
-
   it('every field built from a request the HTTP/1.1 parser accepted passes the serializer\'s checks (2,000 mutated requests)', () => {
     let checked = 0;
     for (const input of [...seeds, ...mutatedInputs(seeds, 2_000, 0x0f1e1d5)]) {
-      const head = accepted(input);
+      const head = requestHead(input);
       if (head === undefined) continue;
       const { authority } = splitTarget(head.url);
       const fields = upstreamRequestHeaders(head.rawHeaders, head.headers, {
@@ -164,20 +182,6 @@ describe('forwardedFieldsChecked', () => {
     // Enough accepted requests, many of them mutated, or this tests little.
     expect(checked).toBeGreaterThan(600);
   });
-
-  /** The head as the parser saw it when the bytes came one at a time (the Buffer path). */
-  function acceptedByteByByte(input: string): RequestHead | undefined {
-    const parser = new RequestParser(16_384, 4_096);
-    let head: RequestHead | undefined;
-    parser.begin({ onHead: (h) => (head = h), onBody: () => undefined, onComplete: () => undefined });
-    const bytes = Buffer.from(input, 'latin1');
-    try {
-      for (let i = 0; i < bytes.length && head === undefined; i++) parser.execute(bytes.subarray(i, i + 1));
-    } catch {
-      return undefined;
-    }
-    return head;
-  }
 
   /** A head's request line and its fields as [lower-case name, value without OWS]. */
   function fieldsOf(head: string): { line: string; fields: [string, string][] } {
@@ -200,14 +204,14 @@ describe('forwardedFieldsChecked', () => {
     ];
     let compared = 0;
     for (const input of [...seeds, ...extra, ...mutatedInputs([...seeds, ...extra], 3_000, 0x5eed1e5)]) {
-      const head = accepted(input);
+      const head = requestHead(input);
       if (head === undefined) continue;
       const { authority } = splitTarget(head.url);
       const host = authority ?? (head.headers.host as string | undefined);
       const lines = head.forwardLines;
       // The proxy takes this path only with a Host and the lines as they came.
       if (host === undefined || lines === undefined) continue;
-      expect(acceptedByteByByte(input)?.forwardLines, JSON.stringify(input)).toBe(lines);
+      expect(requestHead(input, true)?.forwardLines, JSON.stringify(input)).toBe(lines);
       const info = {
         host,
         clientAddress: compared % 2 === 0 ? '192.0.2.7' : '2001:db8::1',
@@ -227,12 +231,12 @@ describe('forwardedFieldsChecked', () => {
   });
 
   it('gives no forwarded lines when Connection names a field that is present', () => {
-    expect(accepted('GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Hop\r\nX-Hop: 1\r\n\r\n')!.forwardLines).toBeUndefined();
-    expect(accepted('GET / HTTP/1.1\r\nHost: h\r\nX-Hop: 1\r\nConnection: keep-alive, x-hop\r\n\r\n')!.forwardLines).toBeUndefined();
+    expect(requestHead('GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Hop\r\nX-Hop: 1\r\n\r\n')!.forwardLines).toBeUndefined();
+    expect(requestHead('GET / HTTP/1.1\r\nHost: h\r\nX-Hop: 1\r\nConnection: keep-alive, x-hop\r\n\r\n')!.forwardLines).toBeUndefined();
     // Named but absent, or hop-by-hop anyway: the lines stand.
-    expect(accepted('GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Absent, Upgrade\r\nUpgrade: ws\r\nA: 1\r\n\r\n')!.forwardLines).toBe('A: 1\r\n');
-    expect(accepted('GET / HTTP/1.1\r\nHost: h\r\n\r\n')!.forwardLines).toBe('');
-    expect(accepted('GET / HTTP/1.1\r\nA: 1\r\nHost: h\r\nB:2\r\nC: 3 \r\n\r\n')!.forwardLines).toBe('A: 1\r\nB:2\r\nC: 3 \r\n');
+    expect(requestHead('GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Absent, Upgrade\r\nUpgrade: ws\r\nA: 1\r\n\r\n')!.forwardLines).toBe('A: 1\r\n');
+    expect(requestHead('GET / HTTP/1.1\r\nHost: h\r\n\r\n')!.forwardLines).toBe('');
+    expect(requestHead('GET / HTTP/1.1\r\nA: 1\r\nHost: h\r\nB:2\r\nC: 3 \r\n\r\n')!.forwardLines).toBe('A: 1\r\nB:2\r\nC: 3 \r\n');
   });
 
   it('is true only for the own HTTP/1.1 parser\'s requests without a host rewrite or header edits', () => {
@@ -259,22 +263,10 @@ describe('responseFieldsChecked', () => {
     'HTTP/1.0 200 OK\r\nKeep-Alive: timeout=5\r\nVary: Accept-Encoding\r\nContent-Length: 0\r\n\r\n',
   ];
 
-  function acceptedHead(input: string): ResponseHead | undefined {
-    const parser = new ResponseParser(16_384);
-    let head: ResponseHead | undefined;
-    parser.begin({ onHead: (h) => (head = h), onBody: () => undefined, onComplete: () => undefined }, false);
-    try {
-      parser.execute(Buffer.from(input, 'latin1'));
-    } catch {
-      return undefined;
-    }
-    return head;
-  }
-
   it('every header built from a response head the upstream parser accepted passes the response checks (2,000 mutated responses)', () => {
     let checked = 0;
     for (const input of [...seeds, ...mutatedInputs(seeds, 2_000, 0x7e5b0d1)]) {
-      const upstream = acceptedHead(input)?.headers;
+      const upstream = responseHead(input)?.headers;
       if (upstream === undefined) continue;
       const out = clientResponseHeaders(upstream, requestIdFor(checked % 2 === 0 ? undefined : 'client-id-1'));
       for (const [name, value] of Object.entries(out)) {
@@ -300,7 +292,7 @@ describe('responseFieldsChecked', () => {
     ];
     let compared = 0;
     for (const input of [...seeds, ...extra, ...mutatedInputs([...seeds, ...extra], 2_000, 0x11e5)]) {
-      const head = acceptedHead(input);
+      const head = responseHead(input);
       if (head?.fieldLines === undefined) continue;
       const id = requestIdFor(compared % 2 === 0 ? undefined : 'client-id-1');
       const lines = clientResponseFieldLines(head.fieldLines, id);
@@ -326,19 +318,6 @@ describe('responseFieldsChecked', () => {
     expect(compared).toBeGreaterThan(600);
   });
 
-  function acceptedHeadByteByByte(input: string): ResponseHead | undefined {
-    const parser = new ResponseParser(16_384);
-    let head: ResponseHead | undefined;
-    parser.begin({ onHead: (h) => (head = h), onBody: () => undefined, onComplete: () => undefined }, false);
-    const bytes = Buffer.from(input, 'latin1');
-    try {
-      for (let i = 0; i < bytes.length && head === undefined; i++) parser.execute(bytes.subarray(i, i + 1));
-    } catch {
-      return undefined;
-    }
-    return head;
-  }
-
   // The lines the parser gathers as it reads (FieldLines.kept) against the
   // line-by-line walk clientResponseFieldLines makes without them.
   it('the lines gathered in the parse are the ones the line-by-line walk keeps (4,000 mutated responses, whole and byte by byte)', () => {
@@ -351,10 +330,10 @@ describe('responseFieldsChecked', () => {
     let fast = 0;
     let slow = 0;
     for (const input of [...seeds, ...extra, ...mutatedInputs([...seeds, ...extra], 4_000, 0x9a7e)]) {
-      const head = acceptedHead(input);
+      const head = responseHead(input);
       if (head?.fieldLines === undefined) continue;
       const lines = head.fieldLines;
-      expect(acceptedHeadByteByByte(input)?.fieldLines?.kept, JSON.stringify(input)).toBe(lines.kept);
+      expect(responseHead(input, true)?.fieldLines?.kept, JSON.stringify(input)).toBe(lines.kept);
       if (lines.kept === undefined) {
         slow++;
         continue;
@@ -373,14 +352,14 @@ describe('responseFieldsChecked', () => {
     for (const name of CLIENT_RESPONSE_LEFT_OUT) {
       for (const spelled of [name, name.toUpperCase()]) {
         const framing = name === 'content-length' || name === 'transfer-encoding' ? '' : 'Content-Length: 0\r\n';
-        const head = acceptedHead(`HTTP/1.1 200 OK\r\nX-A: 1\r\n${spelled}: ${values[name] ?? 'v'}\r\nX-B: 2\r\n${framing}\r\n`);
+        const head = responseHead(`HTTP/1.1 200 OK\r\nX-A: 1\r\n${spelled}: ${values[name] ?? 'v'}\r\nX-B: 2\r\n${framing}\r\n`);
         expect(head?.fieldLines?.kept, spelled).toBe('X-A: 1\r\nX-B: 2\r\n');
       }
     }
   });
 
   it('gathers no lines when Connection names a field beyond those left out anyway', () => {
-    const kept = (input: string): string | undefined => acceptedHead(input)!.fieldLines!.kept;
+    const kept = (input: string): string | undefined => responseHead(input)!.fieldLines!.kept;
     expect(kept('HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: 1\r\nContent-Length: 0\r\n\r\n')).toBeUndefined();
     expect(kept('HTTP/1.1 200 OK\r\nConnection: close\r\nClose: 1\r\nContent-Length: 0\r\n\r\n')).toBeUndefined();
     expect(kept('HTTP/1.1 200 OK\r\nServer: s\r\nDate: d\r\nContent-Length: 0\r\nConnection: close, keep-alive, Upgrade\r\nX-B: 2\r\n\r\n'))
@@ -389,12 +368,12 @@ describe('responseFieldsChecked', () => {
 
   it('heads with a repeated framing or connection field go through the header object', () => {
     for (const field of ['Content-Length: 0', 'Connection: keep-alive', 'Keep-Alive: timeout=5', 'Transfer-Encoding: chunked']) {
-      const head = acceptedHead(`HTTP/1.1 200 OK\r\n${field}\r\nX-A: 1\r\n${field}\r\nContent-Length: 0\r\n\r\n`);
+      const head = responseHead(`HTTP/1.1 200 OK\r\n${field}\r\nX-A: 1\r\n${field}\r\nContent-Length: 0\r\n\r\n`);
       expect(head, field).toBeDefined();
       expect(head!.fieldLines, field).toBeUndefined();
       expect(head!.headers['x-a']).toBe('1');
     }
-    expect(acceptedHead('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: 1\r\nX-A: 2\r\n\r\n')!.fieldLines).toBeDefined();
+    expect(responseHead('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: 1\r\nX-A: 2\r\n\r\n')!.fieldLines).toBeDefined();
   });
 
   it('is true only without edits, an affinity cookie or response hooks, for the own parser\'s heads', () => {
